@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything TinyTrail needs on a fresh Debian machine, idempotently:
+# Debian packages (PostgreSQL, Redis, Java, Maven, Chromium for the browser test),
+# the Kafka jars (via infra/services.sh install), the Python package with its test
+# extra, and the browser test's npm packages. Skips whatever is already there.
+#
+#   infra/bootstrap.sh [--no-browser]
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STAMP_DIR=${TINYTRAIL_LOCAL_DIR:-$ROOT/.local}
+mkdir -p "$STAMP_DIR"
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+case "${1:-}" in -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+browser=1; [ "${1:-}" = "--no-browser" ] && browser=0
+
+need=()
+command -v chromium >/dev/null 2>&1 || [ $browser = 0 ] || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+"$ROOT/infra/services.sh" install
+
+PY=${PYTHON:-python3}
+if [ ! -f "$STAMP_DIR/.pip-stamp" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP_DIR/.pip-stamp" ] ||
+   ! "$PY" -c "import tinytrail, faust, tornado, psycopg" 2>/dev/null; then
+  log "installing the Python package and its test extra"
+  "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]" 2>&1 | grep -v '^WARNING: Running pip as' || true
+  "$PY" -c "import tinytrail, faust, tornado, psycopg" || { log "pip install failed"; exit 1; }
+  touch "$STAMP_DIR/.pip-stamp"
+fi
+
+if [ $browser = 1 ] && [ -f "$ROOT/tests/browser/package.json" ] &&
+   [ ! -d "$ROOT/tests/browser/node_modules" ]; then
+  log "installing the browser test's npm packages"
+  (cd "$ROOT/tests/browser" && npm install --no-audit --no-fund --silent)
+fi
+log "ok"

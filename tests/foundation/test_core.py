@@ -1,0 +1,118 @@
+"""Pure units of the shared core: settings, envelope, wire model, CLI help."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tinytrail.cli import build_parser
+from tinytrail.envelope import ApiError, error, success
+from tinytrail.event import EVENT_TYPES, DecodeError, RawEvent
+from tinytrail.router import upstream_for
+from tinytrail.settings import CoreSettings, load_settings, parse_cidrs
+from tinytrail.web import _depth
+
+
+def test_settings_reject_bad_values_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        load_settings(CoreSettings, database_url="mysql://x", events_partitions=0)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "TINYTRAIL_DATABASE_URL" in err and "TINYTRAIL_EVENTS_PARTITIONS" in err
+
+
+def test_settings_are_frozen() -> None:
+    s = CoreSettings()
+    with pytest.raises(Exception):
+        s.topic_prefix = "other"  # type: ignore[misc]
+
+
+def test_parse_cidrs_names_the_bad_entry() -> None:
+    assert [str(n) for n in parse_cidrs("10.0.0.0/8, 127.0.0.1")] == ["10.0.0.0/8", "127.0.0.1/32"]
+    with pytest.raises(ValueError, match="nope"):
+        parse_cidrs("10.0.0.0/8,nope")
+
+
+def test_envelopes() -> None:
+    assert success({"a": 1}) == {"status": "success", "data": {"a": 1}}
+    assert error("NOT_FOUND", "x") == {
+        "status": "error", "error": {"code": "NOT_FOUND", "message": "x"}}
+    assert ApiError(429, "slow down").code == "RATE_LIMITED"
+    assert ApiError(400, "bad").code == "INVALID_PAYLOAD"
+
+
+def test_json_depth() -> None:
+    assert _depth({"a": [1, {"b": 2}]}, 10) == 4
+    deep: object = 1
+    for _ in range(100):
+        deep = [deep]
+    assert _depth(deep, 32) > 32
+
+
+def test_router_sends_collection_to_collector_and_the_rest_to_api() -> None:
+    assert upstream_for("/api/v1/collect", "C", "A") == "C"
+    assert upstream_for("/js/tracker.js", "C", "A") == "C"
+    assert upstream_for("/api/v1/reports/summary", "C", "A") == "A"
+    assert upstream_for("/health", "C", "A") == "A"
+
+
+_text = st.text(max_size=50)
+_opt = st.none() | _text
+
+
+@given(
+    event_type=st.sampled_from(sorted(EVENT_TYPES)),
+    ts=st.integers(min_value=1, max_value=2**50),
+    path=_text.map(lambda s: "/" + s),
+    referrer=_opt,
+    width=st.none() | st.integers(0, 10000),
+    props=st.none() | st.dictionaries(st.text(max_size=10), st.integers(-(2**53), 2**53) | _text, max_size=4),
+    utm=_opt,
+    bot=st.booleans(),
+)
+def test_raw_event_round_trips(event_type: str, ts: int, path: str, referrer: str | None,
+                               width: int | None, props: dict | None, utm: str | None,
+                               bot: bool) -> None:
+    ev = RawEvent(
+        event_id=str(uuid.uuid4()), received_at_ms=ts, website_id=str(uuid.uuid4()),
+        visitor_id="a" * 64, event_type=event_type, url="https://x.example" + path, path=path,
+        referrer=referrer, screen_width=width, properties=props, utm_source=utm, is_bot=bot,
+        name="signup" if event_type == "custom" else None,
+    )
+    assert RawEvent.from_bytes(ev.to_bytes()) == ev
+    assert ev.key == f"{ev.website_id}:{ev.visitor_id}".encode()
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(b"not json", id="not-json"),
+        pytest.param(b"[1,2]", id="not-object"),
+        pytest.param(b'{"event_id": "x"}', id="missing-fields"),
+        pytest.param(b'{"event_id":"1","received_at_ms":1,"website_id":"2","visitor_id":"v",'
+                     b'"event_type":"page_view","url":"u","path":"/"}', id="bad-uuid"),
+    ],
+)
+def test_raw_event_rejects_garbage(payload: bytes) -> None:
+    with pytest.raises(DecodeError):
+        RawEvent.from_bytes(payload)
+
+
+def test_every_subcommand_has_help() -> None:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    names = sorted(sub.choices)  # type: ignore[union-attr]
+    assert {"migrate", "create-admin", "collector", "worker", "api", "run", "aggregate"} <= set(names)
+    for name in names:
+        out = subprocess.run(
+            [sys.executable, "-m", "tinytrail.cli", name, "--help"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert out.returncode == 0, (name, out.stderr)
+        assert "usage: tinytrail " + name in out.stdout

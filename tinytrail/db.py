@@ -1,0 +1,40 @@
+"""The one Postgres pool per process (psycopg 3).
+
+Created closed, opened with `wait=True` at start-up so that a bad DSN fails fast,
+closed at shutdown.
+"""
+
+from __future__ import annotations
+
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from tinytrail.settings import CoreSettings
+
+
+def make_pool(settings: CoreSettings, *, name: str, max_size: int | None = None) -> AsyncConnectionPool:
+    return AsyncConnectionPool(
+        settings.database_url,
+        min_size=settings.db_pool_min,
+        max_size=max_size or settings.db_pool_max,
+        open=False,
+        name=name,
+        kwargs={"autocommit": True, "row_factory": dict_row, "application_name": f"tinytrail-{name}"},
+        timeout=settings.db_connect_timeout,
+    )
+
+
+async def open_pool(pool: AsyncConnectionPool, timeout: float = 10.0) -> AsyncConnectionPool:
+    """Open and wait for the first connection; raises PoolTimeout on a bad DSN."""
+    await pool.open(wait=True, timeout=timeout)
+    return pool
+
+
+async def db_alive(pool: AsyncConnectionPool, timeout: float = 2.0) -> bool:
+    """True when a `SELECT 1` answers within `timeout` seconds."""
+    try:
+        async with pool.connection(timeout=timeout) as conn:
+            await conn.execute("SELECT 1")
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,82 @@
+"""Local path router: one base URL (http://localhost:8000) for the whole contract.
+
+In Kubernetes the Ingress sends `/api/v1/collect` and `/js/` to the collector and
+everything else to the API; `tinytrail run` starts this small proxy to do the
+same on a laptop. It appends the client address to `X-Forwarded-For`, so the
+collector must trust 127.0.0.1 as a proxy (`run` sets that).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import tornado.httpclient
+import tornado.web
+
+log = logging.getLogger("tinytrail.router")
+
+COLLECTOR_PREFIXES = ("/api/v1/collect", "/js/")
+_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host",
+                "proxy-connection", "content-length"}
+
+
+def upstream_for(path: str, collector: str, api: str) -> str:
+    return collector if path.startswith(COLLECTOR_PREFIXES) else api
+
+
+class ProxyHandler(tornado.web.RequestHandler):
+    SUPPORTED_METHODS = ("GET", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD", "PUT")
+
+    def initialize(self, collector: str, api: str, client: tornado.httpclient.AsyncHTTPClient) -> None:
+        self.collector, self.api, self.client = collector, api, client
+
+    async def _forward(self) -> None:
+        req = self.request
+        base = upstream_for(req.path, self.collector, self.api)
+        headers = {k: v for k, v in req.headers.get_all() if k.lower() not in _HOP_HEADERS}
+        prior = req.headers.get("X-Forwarded-For")
+        headers["X-Forwarded-For"] = f"{prior}, {req.remote_ip}" if prior else str(req.remote_ip)
+        body = req.body if req.method in ("POST", "PATCH", "PUT") else None
+        if req.method in ("POST", "PATCH", "PUT") and body is None:
+            body = b""
+        try:
+            resp = await self.client.fetch(
+                base + req.uri, method=req.method, headers=headers, body=body,
+                raise_error=False, follow_redirects=False, request_timeout=30,
+                allow_nonstandard_methods=True,
+            )
+        except Exception as exc:  # upstream down: a clear 502
+            self.set_status(502)
+            self.finish({"status": "error", "error": {"code": "BAD_GATEWAY", "message": str(exc)}})
+            return
+        self.set_status(resp.code, resp.reason)
+        self._headers = tornado.httputil.HTTPHeaders()
+        for k, v in resp.headers.get_all():
+            if k.lower() not in _HOP_HEADERS:
+                self.add_header(k, v)
+        if resp.body and resp.code not in (204, 304):
+            self.write(resp.body)
+        self.finish()
+
+    get = post = patch = delete = options = head = put = _forward  # type: ignore[assignment]
+
+
+def make_app(collector: str, api: str) -> tornado.web.Application:
+    client = tornado.httpclient.AsyncHTTPClient(max_clients=200)
+    return tornado.web.Application(
+        [(r"/.*", ProxyHandler, {"collector": collector, "api": api, "client": client})]
+    )
+
+
+def main(port: int, collector: str, api: str) -> int:
+    async def serve() -> None:
+        make_app(collector, api).listen(port, address="127.0.0.1", xheaders=False)
+        log.info("router on http://localhost:%s", port)
+        await asyncio.Event().wait()
+
+    try:
+        asyncio.run(serve())
+    except KeyboardInterrupt:
+        pass
+    return 0
