@@ -80,20 +80,33 @@ install() {
   log "install: ok"
 }
 
-start_postgres() {
-  local bin data logf
-  bin=$(find_pg_bin); data=$LOCAL/pg/data; logf=$LOCAL/pg/postgres.log
-  if port_open "$PG_PORT"; then log "postgres already answers on $PG_PORT"; return 0; fi
+# The server runs as the `postgres` user, which must reach its data folder. When the
+# checkout sits under a folder that user cannot traverse (say /root), the data goes to
+# a per-checkout folder under /var/tmp instead.
+pg_dir() {
   mkdir -p "$LOCAL/pg"
-  chown postgres:postgres "$LOCAL/pg" 2>/dev/null || true
-  chmod o+x "$LOCAL" "$ROOT" 2>/dev/null || true
+  chmod o+x "$LOCAL" 2>/dev/null || true
+  if runuser -u postgres -- test -x "$LOCAL/pg" 2>/dev/null; then
+    echo "$LOCAL/pg"
+  else
+    local alt
+    alt=/var/tmp/tinytrail-pg-$(printf '%s' "$LOCAL" | cksum | cut -d' ' -f1)
+    mkdir -p "$alt"; echo "$alt"
+  fi
+}
+
+start_postgres() {
+  local bin dir data logf
+  bin=$(find_pg_bin); dir=$(pg_dir); data=$dir/data; logf=$dir/postgres.log
+  if port_open "$PG_PORT"; then log "postgres already answers on $PG_PORT"; return 0; fi
+  chown postgres:postgres "$dir" 2>/dev/null || true
   if [ ! -f "$data/PG_VERSION" ]; then
     log "initdb $data"
     runuser -u postgres -- "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 >/dev/null
     cat >>"$data/postgresql.conf" <<CONF
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
-unix_socket_directories = '$LOCAL/pg'
+unix_socket_directories = '$dir'
 max_connections = 300
 shared_buffers = 256MB
 fsync = on
@@ -115,7 +128,7 @@ CONF
 
 stop_postgres() {
   local bin data
-  bin=$(find_pg_bin); data=$LOCAL/pg/data
+  bin=$(find_pg_bin); data=$(pg_dir)/data
   [ -f "$data/postmaster.pid" ] || return 0
   runuser -u postgres -- "$bin/pg_ctl" -D "$data" -m fast -w -t 60 stop >/dev/null 2>&1 || true
   log "postgres stopped"
