@@ -214,3 +214,57 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             c.stop()
         except Exception:
             pass
+
+
+# --- Tier guard -----------------------------------------------------------------
+# Traffic from tests goes to loopback only, and a test that is not marked for a
+# service cannot reach that service's port (snuba blocks unmarked Redis use the same way).
+
+_SERVICE_MARKERS = {"TINYTRAIL_TEST_DATABASE_URL": "postgres", "TINYTRAIL_TEST_REDIS_URL": "redis",
+                    "TINYTRAIL_TEST_KAFKA_BOOTSTRAP": "kafka"}
+
+
+def _service_ports() -> dict[int, str]:
+    import re
+
+    ports: dict[int, str] = {}
+    for var, marker in _SERVICE_MARKERS.items():
+        m = re.search(r":(\d+)(?:/|$)", os.environ.get(var, ""))
+        if m:
+            ports[int(m.group(1))] = marker
+    return ports
+
+
+@pytest.fixture(autouse=True)
+def _network_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ipaddress
+    import socket
+
+    blocked = {p: m for p, m in _service_ports().items()
+               if request.node.get_closest_marker(m) is None}
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def check(address: Any) -> None:
+        if not isinstance(address, tuple):
+            return  # unix sockets
+        host, port = address[0], address[1]
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host == "localhost"
+        if not loopback:
+            raise OSError(f"tests may only connect to loopback, not {host}:{port}")
+        if port in blocked:
+            raise OSError(f"{request.node.nodeid} reached the {blocked[port]} server on port "
+                          f"{port} without @pytest.mark.{blocked[port]}")
+
+    def connect(self: socket.socket, address: Any) -> None:
+        check(address)
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> int:
+        check(address)
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
