@@ -1,0 +1,141 @@
+"""`ProtectedHandler`: the base of every `X-API-KEY` route (admin endpoints and reports).
+
+`prepare()` runs, in order: method check (405 before auth, so a wrong method is
+never reported as 401), authentication (401), per-key rate limit (429 with
+`Retry-After`; fails open when Redis is down). Handlers then call
+`require_admin()` (403) and `load_website()` (400/404, cross-account -> 404).
+
+CORS: API routes never send `Access-Control-Allow-*` headers, so browsers do not
+let other origins read them (with or without credentials). Only the collector
+speaks CORS.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import tornado.web
+
+from api import keys
+from api.deps import ApiDeps
+from tinytrail.envelope import ApiError
+from tinytrail.ratelimit import FixedWindowLimiter
+from tinytrail.web import BaseHandler
+
+_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the API key's user, its account and role (`admin` or `user`)."""
+
+    user_id: str
+    account_id: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def parse_uuid(value: str, what: str = "id") -> str:
+    """Canonical lower-case UUID string, or 400 INVALID_PAYLOAD naming the field."""
+    try:
+        return str(uuid.UUID(value))
+    except (ValueError, TypeError, AttributeError):
+        raise ApiError(400, f"{what} must be a UUID") from None
+
+
+class ProtectedHandler(BaseHandler):
+    """Authenticated, rate-limited, envelope-speaking handler."""
+
+    deps: ApiDeps
+    principal: Principal
+
+    def initialize(self, deps: ApiDeps) -> None:
+        self.deps = deps
+
+    def implemented_methods(self) -> list[str]:
+        base = tornado.web.RequestHandler
+        return [
+            m.upper() for m in _METHODS if getattr(type(self), m) is not getattr(base, m)
+        ]
+
+    async def prepare(self) -> None:
+        allowed = self.implemented_methods()
+        if self.request.method not in allowed:
+            raise ApiError(
+                405,
+                f"{self.request.method} is not allowed on {self.request.path}",
+                headers={"Allow": ", ".join(allowed)},
+            )
+        self.principal = await self.authenticate()
+        await self.rate_limit()
+
+    async def authenticate(self) -> Principal:
+        supplied = self.request.headers.get("X-API-KEY", "").strip()
+        if not supplied:
+            raise ApiError(401, "missing X-API-KEY header")
+        if not keys.looks_like_key(supplied):
+            raise ApiError(401, "invalid API key")
+        digest = keys.key_hash(self.deps.settings.secret_key, supplied)
+        async with self.deps.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, account_id, role, api_key_hash FROM users WHERE api_key_hash = %s",
+                (digest,),
+            )
+            row = await cur.fetchone()
+        # The index lookup finds the row; the constant-time compare is the actual check.
+        if row is None or not keys.hashes_equal(bytes(row["api_key_hash"]), digest):
+            raise ApiError(401, "invalid API key")
+        return Principal(str(row["id"]), str(row["account_id"]), row["role"])
+
+    async def rate_limit(self) -> None:
+        s = self.deps.settings
+        limiter = FixedWindowLimiter(
+            self.deps.redis,
+            "api",
+            s.api_rate_limit,
+            s.api_rate_window,
+            clock=lambda: self.deps.clock().timestamp(),
+        )
+        # Keyed by user id (one key per user), so no key material is written to Redis.
+        verdict = await limiter.hit(self.principal.user_id)
+        if not verdict.allowed:
+            raise ApiError(
+                429,
+                f"rate limit of {s.api_rate_limit} requests per {s.api_rate_window} s exceeded",
+                headers={"Retry-After": str(verdict.retry_after)},
+            )
+
+    def require_admin(self) -> None:
+        if not self.principal.is_admin:
+            raise ApiError(403, "this endpoint requires the admin role")
+
+    def json_object(self, *, optional: bool = False) -> dict[str, Any]:
+        """The body as a JSON object (400 otherwise); `{}` for an empty optional body."""
+        if optional and not self.request.body.strip():
+            return {}
+        body = self.parse_json_body()
+        if not isinstance(body, dict):
+            raise ApiError(400, "request body must be a JSON object")
+        return body
+
+    async def load_website(self, website_id: str) -> dict[str, Any]:
+        """The website row (ids as strings), or 400 (not a UUID) / 404 (absent or not yours)."""
+        wid = parse_uuid(website_id, "website_id")
+        async with self.deps.pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, account_id, domain, content_groups, excluded_ips, created_at "
+                "FROM websites WHERE id = %s",
+                (wid,),
+            )
+            row = await cur.fetchone()
+        if row is None or (
+            not self.principal.is_admin and str(row["account_id"]) != self.principal.account_id
+        ):
+            raise ApiError(404, "website not found")
+        row["id"], row["account_id"] = str(row["id"]), str(row["account_id"])
+        return row

@@ -1,0 +1,40 @@
+"""`GET /health` (no envelope, no auth) and `GET /api/v1/openapi.json`."""
+
+from __future__ import annotations
+
+import orjson
+
+from api.deps import ApiDeps
+from tinytrail import __version__
+from tinytrail.db import db_alive
+from tinytrail.envelope import ApiError
+from tinytrail.web import BaseHandler
+
+
+class HealthHandler(BaseHandler):
+    def initialize(self, deps: ApiDeps) -> None:
+        self.deps = deps
+
+    async def get(self) -> None:
+        if await db_alive(self.deps.pool):
+            self.write_json({"status": "ok", "db": "connected", "version": __version__})
+        else:
+            self.write_json({"status": "degraded", "db": "disconnected"}, 503)
+
+    def head(self) -> None:
+        raise ApiError(405, "use GET /health")
+
+
+class OpenApiHandler(BaseHandler):
+    """Serves the document built once by `api.openapi.build_document`."""
+
+    def initialize(self, document: bytes) -> None:
+        self.document = document
+
+    def get(self) -> None:
+        self.set_header("Cache-Control", "public, max-age=300")
+        self.finish(self.document)
+
+
+def encode_document(doc: dict[str, object]) -> bytes:
+    return orjson.dumps(doc, option=orjson.OPT_INDENT_2)

@@ -1,0 +1,25 @@
+"""Settings of the `api` process (`tinytrail api`), read from `TINYTRAIL_*` variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from tinytrail.settings import SecretSettings, parse_cidrs
+
+
+class ApiSettings(SecretSettings):
+    """Where the API listens, its per-key rate limit, and which proxies may set X-Forwarded-*."""
+
+    api_host: str = "0.0.0.0"
+    api_port: int = Field(default=8002, ge=1, le=65535)
+    api_rate_limit: int = Field(default=60, ge=1, le=1_000_000)  # requests per window per key
+    api_rate_window: int = Field(default=60, ge=1, le=86_400)  # seconds
+    # Comma-separated CIDRs of the reverse proxies in front of the API. Empty: the API is
+    # reached directly and X-Forwarded-* headers are ignored (Tornado's xheaders stay off).
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        parse_cidrs(v)  # raises ValueError naming the bad entry
+        return v

@@ -1,0 +1,120 @@
+"""Request-body validation for accounts, users and websites.
+
+Every check raises `ApiError(400, ...)` with a message naming the field, so a
+client can tell which part of its body is wrong.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from tinytrail.envelope import ApiError
+
+MAX_CONTENT_GROUPS = 100
+MAX_EXCLUDED_IPS = 1000
+MAX_PATTERN = 500
+MAX_GROUP_NAME = 100
+
+# One DNS label: letters, digits, hyphens; 1-63 chars; no hyphen at either end.
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f]")
+
+
+def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise ApiError(400, f"unknown field(s): {', '.join(unknown)}")
+
+
+def text(value: Any, field: str, *, max_len: int, min_len: int = 1) -> str:
+    if not isinstance(value, str):
+        raise ApiError(400, f"{field} must be a string")
+    value = value.strip()
+    if not min_len <= len(value) <= max_len:
+        raise ApiError(400, f"{field} must be {min_len}-{max_len} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ApiError(400, f"{field} must not contain control characters")
+    return value
+
+
+def domain(value: Any) -> str:
+    """A bare host name: 'Example.COM' -> 'example.com'; no scheme, port, path or IDN."""
+    if not isinstance(value, str):
+        raise ApiError(400, "domain must be a string")
+    host = value.strip().lower()
+    if not host:
+        raise ApiError(400, "domain is required")
+    if len(host) > 255:
+        raise ApiError(400, "domain must be at most 255 characters")
+    if "://" in host or "/" in host or ":" in host:
+        raise ApiError(400, "domain must be a bare host name like example.com (no scheme, "
+                       "port or path)")
+    if not host.isascii():
+        raise ApiError(400, "domain must be ASCII; write internationalised names in "
+                       "punycode (xn--...)")
+    labels = host.split(".")
+    if not all(_LABEL.match(label) for label in labels):
+        raise ApiError(400, "domain may contain only letters, digits, hyphens and dots, "
+                       "with labels of 1-63 characters that do not start or end with a hyphen")
+    return host
+
+
+def content_groups(value: Any) -> list[dict[str, str]]:
+    """[{name, pattern}] where pattern is a path glob (`*` any run, `?` one character)."""
+    if not isinstance(value, list):
+        raise ApiError(400, "content_groups must be an array of {name, pattern} objects")
+    if len(value) > MAX_CONTENT_GROUPS:
+        raise ApiError(400, f"content_groups may hold at most {MAX_CONTENT_GROUPS} groups")
+    out = []
+    for i, group in enumerate(value):
+        where = f"content_groups[{i}]"
+        if not isinstance(group, dict):
+            raise ApiError(400, f"{where} must be an object with name and pattern")
+        unknown = sorted(set(group) - {"name", "pattern"})
+        if unknown:
+            raise ApiError(400, f"{where} has unknown field(s): {', '.join(unknown)}")
+        if "name" not in group or "pattern" not in group:
+            raise ApiError(400, f"{where} needs both name and pattern")
+        name = text(group["name"], f"{where}.name", max_len=MAX_GROUP_NAME)
+        out.append({"name": name, "pattern": glob_pattern(group["pattern"], f"{where}.pattern")})
+    return out
+
+
+def glob_pattern(value: Any, field: str) -> str:
+    """A glob that can match a URL path: starts with `/`, `*` or `?`; no spaces or
+    control characters (paths never contain them, so such a pattern could never match)."""
+    if not isinstance(value, str):
+        raise ApiError(400, f"{field} must be a string")
+    if not 1 <= len(value) <= MAX_PATTERN:
+        raise ApiError(400, f"{field} must be 1-{MAX_PATTERN} characters")
+    if value[0] not in "/*?":
+        raise ApiError(400, f"{field} must start with '/' (or a wildcard): it is matched "
+                       "against the URL path")
+    if _CONTROL_OR_SPACE.search(value):
+        raise ApiError(400, f"{field} must not contain spaces or control characters")
+    return value
+
+
+def excluded_ips(value: Any) -> list[str]:
+    """IPv4/IPv6 addresses and CIDR ranges, normalised ('10.1.2.3/8' -> '10.0.0.0/8')."""
+    if not isinstance(value, list):
+        raise ApiError(400, "excluded_ips must be an array of IP addresses or CIDR ranges")
+    if len(value) > MAX_EXCLUDED_IPS:
+        raise ApiError(400, f"excluded_ips may hold at most {MAX_EXCLUDED_IPS} entries")
+    out = []
+    for i, item in enumerate(value):
+        if not isinstance(item, str):
+            raise ApiError(400, f"excluded_ips[{i}] must be a string")
+        raw = item.strip()
+        try:
+            if "/" in raw:
+                out.append(str(ipaddress.ip_network(raw, strict=False)))
+            else:
+                out.append(str(ipaddress.ip_address(raw)))
+        except ValueError:
+            raise ApiError(
+                400, f"excluded_ips[{i}] is not an IPv4/IPv6 address or CIDR range"
+            ) from None
+    return out
