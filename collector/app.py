@@ -1,0 +1,222 @@
+"""The collector process: builds the Tornado app and runs it (`tinytrail collector`).
+
+Start-up: settings → logging → Postgres pool (wait=True: a bad DSN fails fast) →
+website cache → Redis client → Kafka topics (retrying while Kafka is slow) →
+idempotent producer → HTTP server. SIGTERM/SIGINT: stop accepting, let requests
+waiting for an ack finish, flush and stop the producer, close the pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+from aiokafka import AIOKafkaProducer
+from psycopg_pool import AsyncConnectionPool
+
+from collector import logfilter
+from collector.clientip import Network
+from collector.handlers import TRACKER_PATH, CollectHandler, HealthHandler, TrackerHandler
+from collector.publisher import Publisher, make_producer
+from collector.salt import DailySalt
+from collector.settings import CollectorSettings
+from collector.websites import WebsiteCache
+from tinytrail.db import db_alive, make_pool, open_pool
+from tinytrail.logs import setup_logging
+from tinytrail.metrics import MetricsHandler
+from tinytrail.ratelimit import FixedWindowLimiter
+from tinytrail.settings import load_settings
+from tinytrail.topics import ensure_topics
+from tinytrail.web import NotFoundHandler
+
+log = logging.getLogger("collector")
+
+# Tornado refuses bodies above this by dropping the connection; up to it, the handler
+# answers 413 in the envelope for anything over `max_body_bytes`.
+SERVER_MAX_BODY = 1_048_576
+
+
+@dataclass
+class CollectorDeps:
+    settings: CollectorSettings
+    pool: AsyncConnectionPool
+    redis: aioredis.Redis
+    producer: AIOKafkaProducer
+    websites: WebsiteCache
+    salts: DailySalt
+    limiter: FixedWindowLimiter
+    publisher: Publisher
+    trusted: tuple[Network, ...] = field(default=())
+
+    async def probe(self) -> tuple[bool, bool, bool]:
+        """(db, kafka, redis) reachability for /health, each bounded by a timeout."""
+
+        async def kafka() -> bool:
+            try:
+                await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 2.0)
+                return True
+            except Exception:
+                return False
+
+        async def redis() -> bool:
+            try:
+                return bool(await asyncio.wait_for(self.redis.ping(), 1.0))
+            except Exception:
+                return False
+
+        db, k, r = await asyncio.gather(db_alive(self.pool, 2.0), kafka(), redis())
+        return db, k, r
+
+
+def _log_request(handler: tornado.web.RequestHandler) -> None:
+    """Access log without the client address (raw IPs are never logged)."""
+    status = handler.get_status()
+    if status >= 500:
+        level = logging.ERROR
+    elif status >= 400 and status not in (413, 429):
+        level = logging.INFO
+    else:
+        level = logging.DEBUG
+    logging.getLogger("tornado.access").log(
+        level, "%d %s %s %.1fms", status, handler.request.method, handler.request.path,
+        1000.0 * handler.request.request_time(),
+    )
+
+
+def make_app(settings: CollectorSettings, deps: CollectorDeps) -> tornado.web.Application:
+    script = TRACKER_PATH.read_bytes()
+    return tornado.web.Application(
+        [
+            (r"/api/v1/collect/?", CollectHandler, {"deps": deps}),
+            (r"/health", HealthHandler, {"deps": deps}),
+            (r"/metrics", MetricsHandler),
+            (r"/js/tracker\.js", TrackerHandler, {"script": script}),
+        ],
+        default_handler_class=NotFoundHandler,
+        compress_response=True,
+        log_function=_log_request,
+        xheaders=False,  # X-Forwarded-For is honoured only from trusted proxies (clientip.py)
+    )
+
+
+async def start_deps(settings: CollectorSettings) -> CollectorDeps:
+    """Open every backing service; raises if Postgres or Kafka stay unreachable."""
+    pool = make_pool(settings, name="collector", max_size=2)
+    await open_pool(pool, timeout=settings.db_connect_timeout)
+    redis = aioredis.from_url(
+        settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
+        health_check_interval=30,
+    )
+    websites = WebsiteCache(pool, settings.website_refresh_seconds)
+    producer: AIOKafkaProducer | None = None
+    try:
+        await websites.start()
+        await ensure_topics(settings, timeout=settings.kafka_startup_timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + settings.kafka_startup_timeout
+        while True:
+            producer = make_producer(settings)
+            try:
+                await producer.start()
+                break
+            except Exception as exc:
+                await producer.stop()
+                if loop.time() > deadline:
+                    raise
+                log.warning("kafka producer not ready (%s); retrying", type(exc).__name__)
+                await asyncio.sleep(1.0)
+    except BaseException:
+        await websites.stop()
+        await redis.aclose()
+        await pool.close()
+        raise
+    salts = DailySalt(redis)
+    return CollectorDeps(
+        settings=settings,
+        pool=pool,
+        redis=redis,
+        producer=producer,
+        websites=websites,
+        salts=salts,
+        limiter=FixedWindowLimiter(
+            redis, "collect", settings.collect_rate_limit, settings.collect_rate_window
+        ),
+        publisher=Publisher(producer, settings),
+        trusted=settings.trusted_networks,
+    )
+
+
+async def stop_deps(deps: CollectorDeps, grace: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while deps.publisher.in_flight > 0 and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(deps.producer.stop(), max(1.0, deadline - loop.time()))
+    await deps.websites.stop()
+    with contextlib.suppress(Exception):
+        await deps.redis.aclose()
+    await deps.pool.close()
+
+
+class RunningCollector:
+    """A collector serving on a bound socket; used by `main`, the tests and the bench."""
+
+    def __init__(self, deps: CollectorDeps, server: tornado.httpserver.HTTPServer,
+                 port: int) -> None:
+        self.deps, self.server, self.port = deps, server, port
+
+    @classmethod
+    async def start(cls, settings: CollectorSettings, *, host: str | None = None,
+                    port: int | None = None) -> RunningCollector:
+        deps = await start_deps(settings)
+        try:
+            app = make_app(settings, deps)
+            server = tornado.httpserver.HTTPServer(app, max_body_size=SERVER_MAX_BODY,
+                                                   idle_connection_timeout=75)
+            sockets = tornado.netutil.bind_sockets(
+                settings.collector_port if port is None else port,
+                address=host or settings.collector_host, reuse_port=False)
+            server.add_sockets(sockets)
+        except BaseException:
+            await stop_deps(deps)
+            raise
+        return cls(deps, server, sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        self.server.stop()  # stop accepting
+        await stop_deps(self.deps)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.server.close_all_connections(), 5.0)
+
+
+async def _serve(settings: CollectorSettings, port: int | None) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        running = await RunningCollector.start(settings, port=port)
+    except Exception as exc:
+        log.error("collector could not start: %s", exc)
+        return 1
+    log.info("collector listening", extra={"port": running.port})
+    await stop.wait()
+    log.info("collector stopping")
+    await running.stop()
+    log.info("collector stopped")
+    return 0
+
+
+def main(port: int | None = None) -> int:
+    settings = load_settings(CollectorSettings)
+    setup_logging(settings.log_format, settings.log_level, process="collector")
+    logfilter.install()
+    return asyncio.run(_serve(settings, port))

@@ -1,0 +1,102 @@
+"""The daily salt behind visitor ids, shared by every collector replica through Redis.
+
+One salt per UTC day: 32 random bytes under `tt:salt:YYYY-MM-DD`, created with
+`SET NX EX 172800` (whoever comes first wins; everyone then reads the winner's
+value), so the key disappears 48 h after creation and yesterday's visitor ids
+can never be recomputed. Worked example: the first request at 2026-03-01T00:00:03Z
+creates `tt:salt:2026-03-01`, which Redis deletes at 2026-03-03T00:00:03Z.
+
+Each process caches the salt of the day. When Redis is down the cached salt keeps
+serving; when no salt could ever be fetched for the current day (Redis down at
+midnight or at start-up), the process falls back to a salt of its own for that
+day, counts it in `tinytrail_collector_salt_fallback_total`, and tries Redis again
+at most every `retry_seconds`. Visitor ids made with a fallback salt do not match
+other replicas' ids (a visitor can be counted twice that day); that is the price
+of never stopping ingestion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+import redis.asyncio as aioredis
+from prometheus_client import Counter
+
+log = logging.getLogger("collector.salt")
+
+SALT_BYTES = 32
+SALT_TTL_SECONDS = 48 * 3600
+
+SALT_FALLBACK = Counter(
+    "tinytrail_collector_salt_fallback_total",
+    "Times a process-local salt was used because Redis had no answer for the day",
+)
+
+
+def salt_key(day: dt.date) -> str:
+    return f"tt:salt:{day.isoformat()}"
+
+
+def utc_day(epoch_seconds: float) -> dt.date:
+    return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).date()
+
+
+class DailySalt:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        clock: Callable[[], float] = time.time,
+        retry_seconds: float = 5.0,
+    ) -> None:
+        self.redis, self.clock, self.retry_seconds = redis, clock, retry_seconds
+        self._shared: dict[dt.date, bytes] = {}
+        self._local: dict[dt.date, bytes] = {}
+        self._next_try = 0.0
+        self._lock = asyncio.Lock()
+
+    def is_fallback(self) -> bool:
+        return utc_day(self.clock()) not in self._shared
+
+    async def get(self) -> bytes:
+        """Today's salt: cached, else fetched or created in Redis, else process-local."""
+        day = utc_day(self.clock())
+        salt = self._shared.get(day)
+        if salt is not None:
+            return salt
+        async with self._lock:  # one fetch for a burst of first requests
+            salt = self._shared.get(day)
+            if salt is not None:
+                return salt
+            if self.clock() >= self._next_try:
+                salt = await self._fetch(day)
+                if salt is not None:
+                    self._shared = {day: salt}  # older days are no longer needed
+                    self._local.pop(day, None)
+                    return salt
+                self._next_try = self.clock() + self.retry_seconds
+            SALT_FALLBACK.inc()
+            local = self._local.get(day)
+            if local is None:
+                self._local = {day: secrets.token_bytes(SALT_BYTES)}
+                local = self._local[day]
+            return local
+
+    async def _fetch(self, day: dt.date) -> bytes | None:
+        key = salt_key(day)
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            pipe.set(key, secrets.token_bytes(SALT_BYTES), nx=True, ex=SALT_TTL_SECONDS)
+            pipe.get(key)
+            _, value = await pipe.execute()
+        except Exception as exc:
+            log.warning("cannot fetch the daily salt from redis: %s", type(exc).__name__)
+            return None
+        if not isinstance(value, bytes) or len(value) != SALT_BYTES:
+            log.warning("daily salt in redis has an unexpected shape; ignoring it")
+            return None
+        return value

@@ -1,0 +1,42 @@
+"""The collector's settings (env prefix TINYTRAIL_), validated at start-up."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+
+from tinytrail.settings import CoreSettings, parse_cidrs
+
+
+class CollectorSettings(CoreSettings):
+    collector_host: str = "0.0.0.0"
+    collector_port: int = Field(default=8001, ge=0, le=65535)
+    # Peers whose X-Forwarded-For we believe, comma-separated IPs/CIDRs ("" = none).
+    trusted_proxies: str = ""
+    collect_rate_limit: int = Field(default=10, ge=1)
+    collect_rate_window: int = Field(default=10, ge=1, le=3600)
+    # New, changed or deleted websites must take effect within 5 s (DECISIONS.md).
+    website_refresh_seconds: float = Field(default=2.0, gt=0, le=5)
+    max_body_bytes: int = Field(default=32768, ge=1024, le=1_048_576)
+    # Kafka producer: acks=all and idempotence are fixed; these tune batching.
+    kafka_linger_ms: int = Field(default=5, ge=0, le=1000)
+    kafka_max_batch_bytes: int = Field(default=262_144, ge=16_384)
+    kafka_request_timeout_ms: int = Field(default=30_000, ge=1000)
+    kafka_compression: str | None = Field(default=None, pattern=r"^(gzip|lz4|zstd|snappy)$")
+    # How long a request waits for the broker's ack before answering 503.
+    kafka_send_timeout: float = Field(default=5.0, gt=0, le=60)
+    # Events waiting for an ack at once; beyond this the collector answers 503 at once,
+    # so memory stays bounded (at most this many bodies of max_body_bytes).
+    max_in_flight: int = Field(default=2000, ge=1, le=100_000)
+    retry_after_seconds: int = Field(default=5, ge=1, le=3600)
+    # Start-up: how long to wait for Kafka to create topics and connect the producer.
+    kafka_startup_timeout: float = Field(default=60.0, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        parse_cidrs(v)  # raises ValueError naming the bad entry
+        return v
+
+    @property
+    def trusted_networks(self):  # type: ignore[no-untyped-def]
+        return parse_cidrs(self.trusted_proxies)
