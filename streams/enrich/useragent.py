@@ -1,0 +1,48 @@
+"""User agent -> browser_family, os_family, device_type (ua-parser + ua-parser-rs, LRU cached)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from ua_parser import parse
+
+from streams.models import Enriched
+
+if TYPE_CHECKING:
+    from streams.enrich import EnrichContext
+
+_DESKTOP_OS = frozenset(
+    {"Windows", "Mac OS X", "macOS", "Linux", "Ubuntu", "Chrome OS", "ChromeOS", "Fedora",
+     "Debian", "FreeBSD", "OpenBSD", "NetBSD", "Solaris", "Arch Linux", "Linux Mint"}
+)
+_MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Tizen"})
+_OS_NAMES = {"Mac OS X": "macOS"}  # the contract's examples say "macOS"
+
+
+@lru_cache(maxsize=65536)
+def classify(ua: str) -> tuple[str, str, str]:
+    """(browser_family, os_family, device_type) of one user agent string."""
+    if not ua.strip():
+        return "Other", "Other", "other"
+    res = parse(ua)
+    browser = res.user_agent.family if res.user_agent else "Other"
+    os_raw = res.os.family if res.os else "Other"
+    dev_family = res.device.family if res.device else "Other"
+    low = ua.lower()
+    if dev_family == "Spider":
+        device = "bot"
+    elif "ipad" in low or "tablet" in low or (os_raw == "Android" and "mobile" not in low):
+        device = "tablet"
+    elif os_raw in _MOBILE_OS or "mobile" in low:
+        device = "mobile"
+    elif os_raw in _DESKTOP_OS:
+        device = "desktop"
+    else:
+        device = "other"
+    return browser, _OS_NAMES.get(os_raw, os_raw), device
+
+
+def step(ev: Enriched, ctx: EnrichContext) -> Enriched:
+    ev.browser_family, ev.os_family, ev.device_type = classify(ev.user_agent)
+    return ev

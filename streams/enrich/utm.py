@@ -1,0 +1,46 @@
+"""UTM source/medium/campaign from the URL's query string; values from the body win."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, urlsplit
+
+from streams.models import Enriched
+
+if TYPE_CHECKING:
+    from streams.enrich import EnrichContext
+
+MAX_LEN = 200
+
+
+@lru_cache(maxsize=16384)
+def from_url(url: str) -> tuple[str | None, str | None, str | None]:
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return None, None, None
+    if "utm_" not in query:
+        return None, None, None
+    q = parse_qs(query)
+
+    def first(name: str) -> str | None:
+        vals = [v.strip() for v in q.get(name, []) if v.strip()]
+        return vals[0][:MAX_LEN] if vals else None
+
+    return first("utm_source"), first("utm_medium"), first("utm_campaign")
+
+
+def _clean(v: str | None) -> str | None:
+    if v is None:
+        return None
+    v = v.strip()
+    return v[:MAX_LEN] if v else None
+
+
+def step(ev: Enriched, ctx: EnrichContext) -> Enriched:
+    src, med, camp = from_url(ev.url)
+    ev.utm_source = _clean(ev.utm_source) or src
+    ev.utm_medium = _clean(ev.utm_medium) or med
+    ev.utm_campaign = _clean(ev.utm_campaign) or camp
+    return ev

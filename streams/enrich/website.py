@@ -1,0 +1,56 @@
+"""The website's settings as the worker sees them, and the step that drops unknown sites."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from streams.models import Drop, Enriched
+
+if TYPE_CHECKING:
+    from streams.enrich import EnrichContext
+
+
+def glob_to_regex(pattern: str) -> re.Pattern[str]:
+    """`*` = any run of characters, `?` = one character; everything else literal."""
+    out = []
+    for ch in pattern:
+        if ch == "*":
+            out.append(".*")
+        elif ch == "?":
+            out.append(".")
+        else:
+            out.append(re.escape(ch))
+    return re.compile("".join(out), re.DOTALL)
+
+
+@dataclass(frozen=True)
+class WebsiteInfo:
+    id: str
+    domain: str  # lower case, without a leading "www."
+    content_groups: tuple[tuple[str, re.Pattern[str]], ...] = ()
+
+    @classmethod
+    def from_row(cls, id_: str, domain: str, groups: list[dict[str, Any]] | None) -> WebsiteInfo:
+        compiled = []
+        for g in groups or []:
+            if isinstance(g, dict) and isinstance(g.get("name"), str) and isinstance(
+                g.get("pattern"), str
+            ):
+                compiled.append((g["name"], glob_to_regex(g["pattern"])))
+        return cls(str(id_), normalise_domain(domain), tuple(compiled))
+
+
+def normalise_domain(domain: str) -> str:
+    d = domain.strip().lower().rstrip(".")
+    if "://" in d:
+        d = d.split("://", 1)[1]
+    d = d.split("/", 1)[0].split(":", 1)[0]
+    return d.removeprefix("www.")
+
+
+def known_website(ev: Enriched, ctx: EnrichContext) -> Enriched | Drop:
+    if ctx.website is None:
+        return Drop("unknown_website")
+    return ev

@@ -1,0 +1,244 @@
+"""Sessions and what they contribute to the daily aggregates: the one place that defines it.
+
+Both the stream (`streams/sink.py`) and the rebuild (`streams/rebuild.py`) run
+every event through `apply_event` and count every session with `contribution`,
+so the two give the same figures by construction.
+
+Two kinds of figures (see the comments in migrations/0002_aggregates.sql):
+* per-event counts, added by `apply_event` when the event joins its session:
+  events, pageviews, event types, custom event names, page / content-group
+  pageviews, and unique pageviews (+1 the first time a visit views a path);
+* per-session figures, `contribution(session)`: visitors, visits, bounces,
+  duration, landing (entries) and exit pages, channel, referrer, UTM, device,
+  browser, OS and screen visits. These change as a visit grows (a bounce stops
+  being one, the exit page moves), so the stream adds
+  `contribution(after) - contribution(before)` for every session a batch
+  touches: Plausible's sign-collapsing idea. Worked example: a visit with one
+  page_view on /a contributes visits=1, bounces=1, entries(/a)=1, exits(/a)=1.
+  A second page_view on /b arrives: the new contribution is visits=1,
+  bounces=0, entries(/a)=1, exits(/b)=1, so the delta is bounces -1,
+  exits(/a) -1, exits(/b) +1 and visits 0.
+
+A session is keyed (website, visitor, UTC day, is_bot, kpart): it never crosses
+a day, and all its events share the bot verdict and the Kafka partition, so
+each of its figures lands in exactly one aggregate row set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from streams.models import Enriched
+
+GAP_MS = 30 * 60 * 1000  # 30-minute inactivity gap, on event time
+DAY_MS = 86_400_000
+EPOCH = dt.date(1970, 1, 1)
+
+# Counter positions; agg_site_daily uses VISITORS..EVENTS minus the page-only ones.
+VISITORS, VISITS, PAGEVIEWS, UNIQUE, ENTRIES, EXITS, BOUNCES, DURATION, EVENTS = range(9)
+N_COUNTERS = 9
+ENGAGING = frozenset({"custom", "outbound_link"})
+
+# (website_id, day ordinal, is_bot, kpart, dim, key, grp); dim "" = the agg_site_daily row.
+AggKey = tuple[str, int, bool, int, str, str, str]
+SessionKey = tuple[str, str, int, bool, int]  # website, visitor, day ordinal, is_bot, kpart
+
+
+def day_of(ms: int) -> int:
+    return ms // DAY_MS
+
+
+def day_date(ordinal: int) -> dt.date:
+    return EPOCH + dt.timedelta(days=ordinal)
+
+
+class Deltas(dict[AggKey, list[int]]):
+    """Counter changes combined per aggregate key."""
+
+    def add(self, key: AggKey, idx: int, n: int = 1) -> None:
+        row = self.get(key)
+        if row is None:
+            row = self[key] = [0] * N_COUNTERS
+        row[idx] += n
+
+    def add_row(self, key: AggKey, values: list[int], sign: int = 1) -> None:
+        row = self.get(key)
+        if row is None:
+            row = self[key] = [0] * N_COUNTERS
+        for i, v in enumerate(values):
+            if v:
+                row[i] += sign * v
+
+    def nonzero(self) -> dict[AggKey, list[int]]:
+        return {k: v for k, v in self.items() if any(v)}
+
+
+@dataclass(slots=True)
+class Session:
+    session_id: str
+    website_id: str
+    visitor_id: str
+    day: int
+    kpart: int
+    is_bot: bool
+    first_of_day: bool
+    first_ms: int
+    last_ms: int
+    first_eid: str
+    channel: str
+    referrer_domain: str | None
+    utm_source: str | None
+    utm_medium: str | None
+    utm_campaign: str | None
+    device_type: str
+    browser_family: str
+    os_family: str
+    screen_bucket: str
+    pageviews: int = 0
+    events: int = 0
+    engaged: bool = False
+    landing_ms: int | None = None
+    landing_eid: str | None = None
+    landing_path: str | None = None
+    landing_group: str | None = None
+    exit_ms: int | None = None
+    exit_eid: str | None = None
+    exit_path: str | None = None
+    exit_group: str | None = None
+    seen_pages: set[tuple[str, str]] = field(default_factory=set)
+    seen_groups: set[str] = field(default_factory=set)
+
+    @property
+    def key(self) -> SessionKey:
+        return (self.website_id, self.visitor_id, self.day, self.is_bot, self.kpart)
+
+    def copy(self) -> Session:
+        c = Session(**{f: getattr(self, f) for f in self.__slots__})  # type: ignore[attr-defined]
+        c.seen_pages = set(self.seen_pages)
+        c.seen_groups = set(self.seen_groups)
+        return c
+
+    def _take_dims(self, ev: Enriched) -> None:
+        self.first_ms, self.first_eid = ev.received_at_ms, ev.event_id
+        self.channel, self.referrer_domain = ev.referrer_channel, ev.referrer_domain
+        self.utm_source, self.utm_medium = ev.utm_source, ev.utm_medium
+        self.utm_campaign = ev.utm_campaign
+        self.device_type, self.browser_family = ev.device_type, ev.browser_family
+        self.os_family, self.screen_bucket = ev.os_family, ev.screen_bucket
+
+
+def session_key(ev: Enriched) -> SessionKey:
+    return (ev.website_id, ev.visitor_id, day_of(ev.received_at_ms), ev.is_bot, ev.kafka_partition)
+
+
+def new_session(ev: Enriched, session_id: str, first_of_day: bool) -> Session:
+    """An empty session whose session-level dimensions come from `ev` (then apply `ev`)."""
+    s = Session(
+        session_id=session_id, website_id=ev.website_id, visitor_id=ev.visitor_id,
+        day=day_of(ev.received_at_ms), kpart=ev.kafka_partition, is_bot=ev.is_bot,
+        first_of_day=first_of_day, first_ms=ev.received_at_ms, last_ms=ev.received_at_ms,
+        first_eid=ev.event_id, channel="", referrer_domain=None, utm_source=None,
+        utm_medium=None, utm_campaign=None, device_type="", browser_family="", os_family="",
+        screen_bucket="",
+    )
+    s._take_dims(ev)
+    return s
+
+
+def joins(s: Session | None, ev: Enriched) -> bool:
+    """Does `ev` continue `s` (the visitor's latest session that day)?
+
+    Same UTC day and at most 30 minutes after the session's last event, on event
+    time. An event older than the last one (out of order) joins too.
+    Example: last_ms = 10:00:00; an event at 10:29:59 joins, one at 10:30:01 starts
+    a new visit, and a late one stamped 09:50 joins (and may move first_ms back).
+    """
+    return (
+        s is not None
+        and s.day == day_of(ev.received_at_ms)
+        and ev.received_at_ms - s.last_ms <= GAP_MS
+    )
+
+
+def apply_event(s: Session, ev: Enriched, acc: Deltas) -> None:
+    """Add `ev` to `s` and its per-event counts to `acc`. Order of events does not matter."""
+    base: AggKey = (s.website_id, s.day, s.is_bot, s.kpart, "", "", "")
+    w, d, b, k = s.website_id, s.day, s.is_bot, s.kpart
+    s.events += 1
+    acc.add(base, EVENTS)
+    acc.add((w, d, b, k, "event_type", ev.event_type, ""), EVENTS)
+    if ev.event_type == "custom" and ev.name:
+        acc.add((w, d, b, k, "custom_event", ev.name, ""), EVENTS)
+    if ev.event_type in ENGAGING:
+        s.engaged = True
+    key = (ev.received_at_ms, ev.event_id)
+    if key < (s.first_ms, s.first_eid):
+        s._take_dims(ev)
+    if ev.received_at_ms > s.last_ms:
+        s.last_ms = ev.received_at_ms
+    if ev.event_type != "page_view":
+        return
+    grp = ev.content_group or ""
+    s.pageviews += 1
+    acc.add(base, PAGEVIEWS)
+    page: AggKey = (w, d, b, k, "page", ev.path, grp)
+    acc.add(page, PAGEVIEWS)
+    if (ev.path, grp) not in s.seen_pages:
+        s.seen_pages.add((ev.path, grp))
+        acc.add(page, UNIQUE)
+    if grp:
+        cg: AggKey = (w, d, b, k, "content_group", grp, "")
+        acc.add(cg, PAGEVIEWS)
+        if grp not in s.seen_groups:
+            s.seen_groups.add(grp)
+            acc.add(cg, UNIQUE)
+    if s.landing_ms is None or key < (s.landing_ms, s.landing_eid or ""):
+        s.landing_ms, s.landing_eid, s.landing_path, s.landing_group = (*key, ev.path, grp)
+    if s.exit_ms is None or key > (s.exit_ms, s.exit_eid or ""):
+        s.exit_ms, s.exit_eid, s.exit_path, s.exit_group = (*key, ev.path, grp)
+
+
+def contribution(s: Session) -> Deltas:
+    """The session-level figures one session adds to the aggregates (see module doc)."""
+    out = Deltas()
+    w, d, b, k = s.website_id, s.day, s.is_bot, s.kpart
+    base: AggKey = (w, d, b, k, "", "", "")
+    if s.first_of_day:
+        out.add(base, VISITORS)
+    if s.pageviews < 1:
+        return out  # not a visit: no visit-level figures
+    bounce = 1 if s.pageviews == 1 and not s.engaged else 0
+    # Whole seconds, floored: 61,999 ms -> 61 s. Bounces count as 0.
+    dur = 0 if bounce else (s.last_ms - s.first_ms) // 1000
+    for key in (base, (w, d, b, k, "channel", s.channel, "")):
+        out.add(key, VISITS)
+        out.add(key, BOUNCES, bounce)
+        out.add(key, DURATION, dur)
+    if s.referrer_domain:
+        out.add((w, d, b, k, "referrer", s.referrer_domain, ""), VISITS)
+    if s.utm_source or s.utm_medium or s.utm_campaign:
+        triple = "\x1f".join(v or "" for v in (s.utm_source, s.utm_medium, s.utm_campaign))
+        out.add((w, d, b, k, "utm", triple, ""), VISITS)
+    for dim, value in (
+        ("device", s.device_type), ("browser", s.browser_family),
+        ("os", s.os_family), ("screen", s.screen_bucket),
+    ):
+        out.add((w, d, b, k, dim, value, ""), VISITS)
+    landing: AggKey = (w, d, b, k, "page", s.landing_path or "", s.landing_group or "")
+    out.add(landing, ENTRIES)
+    out.add(landing, BOUNCES, bounce)
+    out.add(landing, DURATION, dur)
+    out.add((w, d, b, k, "page", s.exit_path or "", s.exit_group or ""), EXITS)
+    if s.landing_group:
+        out.add((w, d, b, k, "content_group", s.landing_group, ""), ENTRIES)
+    return out
+
+
+def add_change(acc: Deltas, before: Session | None, after: Session) -> None:
+    """acc += contribution(after) - contribution(before)."""
+    if before is not None:
+        for key, row in contribution(before).items():
+            acc.add_row(key, row, -1)
+    for key, row in contribution(after).items():
+        acc.add_row(key, row, 1)
