@@ -25,7 +25,7 @@ WHERE website_id = %(w)s AND dim = 'custom_event' AND day BETWEEN %(s)s AND %(e)
   AND is_bot = ANY(%(bots)s) AND (%(name)s::text IS NULL OR key = %(name)s::text)
 GROUP BY key
 HAVING sum(events) > 0
-ORDER BY sum(events) DESC, key
+ORDER BY sum(events) DESC, key COLLATE "C"
 LIMIT %(limit)s OFFSET %(offset)s
 """
 

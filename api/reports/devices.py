@@ -31,7 +31,7 @@ WHERE website_id = %(w)s AND dim = ANY(%(dims)s) AND day BETWEEN %(s)s AND %(e)s
   AND is_bot = ANY(%(bots)s)
 GROUP BY dim, key
 HAVING sum(visits) > 0
-ORDER BY dim, sum(visits) DESC, key
+ORDER BY dim, sum(visits) DESC, key COLLATE "C"
 """
 
 

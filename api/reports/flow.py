@@ -26,7 +26,7 @@ WHERE website_id = %(w)s AND dim = 'page' AND day BETWEEN %(s)s AND %(e)s
   AND is_bot = ANY(%(bots)s) AND (%(g)s::text IS NULL OR grp = %(g)s::text)
 GROUP BY key
 HAVING sum({col}) > 0
-ORDER BY sum({col}) DESC, key
+ORDER BY sum({col}) DESC, key COLLATE "C"
 LIMIT %(limit)s OFFSET %(offset)s
 """
 

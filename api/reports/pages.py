@@ -24,7 +24,7 @@ WHERE website_id = %(w)s AND dim = 'page' AND day BETWEEN %(s)s AND %(e)s
   AND is_bot = ANY(%(bots)s) AND (%(g)s::text IS NULL OR grp = %(g)s::text)
 GROUP BY key, grp
 HAVING sum(pageviews) > 0
-ORDER BY sum(pageviews) DESC, key, grp
+ORDER BY sum(pageviews) DESC, key COLLATE "C", grp COLLATE "C"
 LIMIT %(limit)s OFFSET %(offset)s
 """
 

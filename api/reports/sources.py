@@ -27,7 +27,7 @@ WHERE website_id = %(w)s AND dim = %(dim)s AND day BETWEEN %(s)s AND %(e)s
   AND is_bot = ANY(%(bots)s)
 GROUP BY key
 HAVING sum(visits) > 0
-ORDER BY sum(visits) DESC, key
+ORDER BY sum(visits) DESC, key COLLATE "C"
 LIMIT %(limit)s OFFSET %(offset)s
 """
 

@@ -12,14 +12,7 @@ from hypothesis import strategies as st
 
 from api.reports.csv import cell, filename, render
 from api.reports.figures import avg_duration, bounce_rate, change_pct
-
-
-def half_up(x: Fraction, places: int) -> Fraction:
-    """Independent reference: exact rational rounding half away from zero."""
-    scale = 10**places
-    scaled = abs(x) * scale
-    whole = int(scaled) + (1 if scaled - int(scaled) >= Fraction(1, 2) else 0)
-    return Fraction(whole if x >= 0 else -whole, scale)
+from tests.reports.aggdata import half_up
 
 
 @pytest.mark.parametrize(
