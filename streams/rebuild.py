@@ -1,0 +1,169 @@
+"""Rebuild daily aggregates from the stored events: the oracle the stream must equal.
+
+For each day, in one transaction under the day's EXCLUSIVE advisory lock (the
+stream takes it shared per batch, so the two never interleave), the events of
+the day (excluded ones skipped) are grouped by their stored `session_id` and run
+through the same `apply_event` / `contribution` code the stream uses; the day's
+aggregate rows are then replaced by the result. Running it twice gives the same
+rows (idempotent). Used by `tinytrail aggregate` and POST /api/v1/admin/aggregate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from streams.models import Enriched
+from streams.sessions import Deltas, Session, add_change, apply_event, new_session
+from streams.sink import ADVISORY_NS, EPOCH_UTC, ts_to_ms, write_deltas
+
+log = logging.getLogger("tinytrail.streams.rebuild")
+
+_COLUMNS = (
+    "event_id::text AS event_id, received_at, website_id::text AS website_id, visitor_id,"
+    " session_id::text AS session_id, event_type, event_name, path, referrer_domain,"
+    " referrer_channel, utm_source, utm_medium, utm_campaign, screen_bucket, browser_family,"
+    " os_family, device_type, content_group, is_bot, kafka_partition"
+)
+
+
+def enriched_from_row(r: dict[str, Any]) -> Enriched:
+    """The fields of a stored event that sessions and aggregates read."""
+    return Enriched(
+        event_id=r["event_id"], received_at_ms=ts_to_ms(r["received_at"]),
+        website_id=r["website_id"], visitor_id=r["visitor_id"], event_type=r["event_type"],
+        url="", path=r["path"], referrer=None, user_agent="", screen_width=None,
+        screen_height=None, name=r["event_name"], properties=None, utm_source=r["utm_source"],
+        utm_medium=r["utm_medium"], utm_campaign=r["utm_campaign"], is_bot=r["is_bot"],
+        is_excluded=False, kafka_partition=r["kafka_partition"], kafka_offset=0,
+        browser_family=r["browser_family"], os_family=r["os_family"],
+        device_type=r["device_type"], referrer_domain=r["referrer_domain"],
+        referrer_channel=r["referrer_channel"], content_group=r["content_group"],
+        screen_bucket=r["screen_bucket"], session_id=r["session_id"],
+    )
+
+
+class SessionFolder:
+    """Folds events grouped by session id into aggregate deltas (shared with bulk loads)."""
+
+    def __init__(self) -> None:
+        self.deltas = Deltas()
+        self.events = 0
+        self.sessions = 0
+        self._visitors: set[tuple[str, str, int, bool, int]] = set()
+        self._cur: Session | None = None
+
+    def add(self, ev: Enriched) -> None:
+        self.events += 1
+        if self._cur is None or self._cur.session_id != ev.session_id:
+            self.flush()
+            self._cur = new_session(ev, ev.session_id, first_of_day=False)
+        apply_event(self._cur, ev, self.deltas)
+
+    def flush(self) -> None:
+        s = self._cur
+        if s is None:
+            return
+        # Exactly one session per (website, visitor, day, bot, kpart) counts the visitor.
+        s.first_of_day = s.key not in self._visitors
+        self._visitors.add(s.key)
+        add_change(self.deltas, None, s)
+        self.sessions += 1
+        self._cur = None
+
+
+async def rebuild_day(
+    pool: AsyncConnectionPool, day: dt.date, website_id: str | None = None
+) -> dict[str, int]:
+    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    end = start + dt.timedelta(days=1)
+    ordinal = (start - EPOCH_UTC).days
+    folder = SessionFolder()
+    site_filter = "" if website_id is None else " AND website_id = %(site)s"
+    params = {"start": start, "end": end, "site": website_id, "day": day}
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NS, ordinal))
+        async with conn.cursor(name="tt_rebuild") as cur:
+            await cur.execute(
+                f"SELECT {_COLUMNS} FROM events WHERE received_at >= %(start)s"  # noqa: S608
+                f" AND received_at < %(end)s AND NOT is_excluded{site_filter}"
+                " ORDER BY session_id",
+                params,
+            )
+            async for row in cur:
+                folder.add(enriched_from_row(row))
+        folder.flush()
+        for table in ("agg_site_daily", "agg_dim_daily"):
+            await conn.execute(
+                f"DELETE FROM {table} WHERE day = %(day)s{site_filter}", params  # noqa: S608
+            )
+        rows = folder.deltas.nonzero()
+        await write_deltas(conn.cursor(), rows)
+    return {"events": folder.events, "sessions": folder.sessions, "rows": len(rows)}
+
+
+async def rebuild_days(
+    pool: AsyncConnectionPool,
+    first: dt.date,
+    last: dt.date,
+    website_id: str | None = None,
+    progress: Callable[[dt.date, int], None] | None = None,
+) -> dict[str, Any]:
+    """Rebuild every day in [first, last]; `progress(day, events)` after each day."""
+    if first > last:
+        raise ValueError("first must not be after last")
+    days = events = rows = 0
+    d = first
+    while d <= last:
+        out = await rebuild_day(pool, d, website_id)
+        days += 1
+        events += out["events"]
+        rows += out["rows"]
+        if progress is not None:
+            progress(d, out["events"])
+        d += dt.timedelta(days=1)
+    return {"days": days, "events": events, "rows": rows,
+            "first": first.isoformat(), "last": last.isoformat()}
+
+
+def aggregate_command(first: dt.date, last: dt.date, website: str | None) -> int:
+    """`tinytrail aggregate`: rebuild days, one progress line per day; exit code."""
+    from tinytrail.db import make_pool, open_pool
+    from tinytrail.logs import setup_logging
+    from tinytrail.settings import CoreSettings, load_settings
+
+    settings = load_settings(CoreSettings)
+    setup_logging(settings.log_format, settings.log_level, process="aggregate")
+    if website is not None:
+        import uuid
+
+        try:
+            website = str(uuid.UUID(website))
+        except ValueError:
+            print(f"tinytrail aggregate: not a website id: {website!r}", file=sys.stderr)
+            return 2
+
+    async def run() -> dict[str, Any]:
+        pool = make_pool(settings, name="aggregate", max_size=2)
+        await open_pool(pool)
+        try:
+            return await rebuild_days(
+                pool, first, last, website,
+                progress=lambda d, n: print(f"{d.isoformat()}: {n} events", flush=True),
+            )
+        finally:
+            await pool.close()
+
+    try:
+        out = asyncio.run(run())
+    except Exception as exc:
+        print(f"tinytrail aggregate: {exc}", file=sys.stderr)
+        return 1
+    print(f"rebuilt {out['days']} day(s), {out['events']} events, {out['rows']} rows")
+    return 0

@@ -1,0 +1,459 @@
+"""The batch sink: one Postgres transaction per batch makes the stream exact.
+
+Per batch, in ONE transaction (PIPELINE.md §4, "offsets stored in the sink"):
+  1. lock this batch's partition rows in `stream_offsets` (FOR UPDATE) and skip
+     every message below the stored `next_offset` (already applied: a replay);
+  2. take `pg_advisory_xact_lock_shared(ns, day)` for every day touched, so a
+     rebuild (exclusive lock on its day) never interleaves with a batch;
+  3. skip events whose (received_at, event_id) is already stored (the same event
+     produced twice); only the really new events go on;
+  4. assign them to sessions (visitor's latest session of the day, from the
+     in-memory cache or one query for the misses), compute the aggregate deltas
+     (per-event counts + contribution(after) - contribution(before) per session);
+  5. COPY the new events into `events`, upsert the touched sessions (absolute
+     values), add the combined deltas to `agg_site_daily` / `agg_dim_daily`,
+     and advance `stream_offsets`.
+A crash anywhere before COMMIT leaves nothing; after COMMIT the replayed
+messages are below `next_offset` and are skipped. The aggregate upserts use
+`x = agg.x + EXCLUDED.x`: that is safe ONLY because they commit atomically with
+the offsets and event rows that fence them (STYLE.md's exception).
+
+The session cache is updated only after COMMIT, per partition, and is dropped
+for a partition whenever its stored offset is not the one this process wrote
+last (another worker owned it meanwhile) and on every rebalance.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+import psycopg
+from prometheus_client import Counter, Histogram
+from psycopg_pool import AsyncConnectionPool
+
+from streams.models import NIL_SESSION, Enriched
+from streams.sessions import (
+    DAY_MS,
+    Deltas,
+    Session,
+    SessionKey,
+    add_change,
+    apply_event,
+    day_date,
+    joins,
+    new_session,
+    session_key,
+)
+
+log = logging.getLogger("tinytrail.streams.sink")
+
+ADVISORY_NS = 0x74746167  # "ttag": (ns, day ordinal) locks one day's aggregates
+EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+BATCH_SECONDS = Histogram(
+    "tinytrail_sink_batch_seconds", "Postgres time per committed batch",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5),
+)
+APPLIED = Counter("tinytrail_events_applied_total", "Events stored and aggregated (new)")
+REPLAYED = Counter("tinytrail_events_replayed_total", "Messages skipped: below stored offset")
+DUPLICATES = Counter("tinytrail_events_duplicate_total", "Events skipped: id already stored")
+EXCLUDED = Counter("tinytrail_events_excluded_total", "Excluded events stored, not aggregated")
+
+EVENT_COLUMNS = (
+    "event_id", "received_at", "website_id", "visitor_id", "session_id", "event_type",
+    "event_name", "url", "path", "referrer", "referrer_domain", "referrer_channel",
+    "utm_source", "utm_medium", "utm_campaign", "screen_width", "screen_height",
+    "screen_bucket", "browser_family", "os_family", "device_type", "content_group",
+    "properties", "is_bot", "is_excluded", "kafka_partition", "kafka_offset",
+)
+SESSION_COLUMNS = (
+    "session_id", "website_id", "visitor_id", "day", "kpart", "is_bot", "first_of_day",
+    "first_ms", "last_ms", "first_eid", "pageviews", "events", "engaged", "landing_ms",
+    "landing_eid", "landing_path", "landing_group", "exit_ms", "exit_eid", "exit_path",
+    "exit_group", "channel", "referrer_domain", "utm_source", "utm_medium", "utm_campaign",
+    "device_type", "browser_family", "os_family", "screen_bucket", "seen_pages", "seen_groups",
+)
+SITE_COUNTERS = ("visitors", "visits", "pageviews", "bounces", "duration_sec", "events")
+SITE_IDX = (0, 1, 2, 6, 7, 8)
+DIM_COUNTERS = ("visits", "pageviews", "unique_pageviews", "entries", "exits", "bounces",
+                "duration_sec", "events")
+DIM_IDX = (1, 2, 3, 4, 5, 6, 7, 8)
+
+
+def ms_to_ts(ms: int) -> dt.datetime:
+    return EPOCH_UTC + dt.timedelta(milliseconds=ms)
+
+
+def ts_to_ms(ts: dt.datetime) -> int:
+    return (ts - EPOCH_UTC) // dt.timedelta(milliseconds=1)
+
+
+def event_row(ev: Enriched) -> tuple[object, ...]:
+    return (
+        ev.event_id, ms_to_ts(ev.received_at_ms), ev.website_id, ev.visitor_id, ev.session_id,
+        ev.event_type, ev.name, ev.url, ev.path, ev.referrer, ev.referrer_domain,
+        ev.referrer_channel, ev.utm_source, ev.utm_medium, ev.utm_campaign, ev.screen_width,
+        ev.screen_height, ev.screen_bucket, ev.browser_family, ev.os_family, ev.device_type,
+        ev.content_group,
+        orjson.dumps(ev.properties).decode() if ev.properties is not None else None,
+        ev.is_bot, ev.is_excluded, ev.kafka_partition, ev.kafka_offset,
+    )
+
+
+def session_row(s: Session) -> tuple[object, ...]:
+    return (
+        s.session_id, s.website_id, s.visitor_id, day_date(s.day), s.kpart, s.is_bot,
+        s.first_of_day, s.first_ms, s.last_ms, s.first_eid, s.pageviews, s.events, s.engaged,
+        s.landing_ms, s.landing_eid, s.landing_path, s.landing_group, s.exit_ms, s.exit_eid,
+        s.exit_path, s.exit_group, s.channel, s.referrer_domain, s.utm_source, s.utm_medium,
+        s.utm_campaign, s.device_type, s.browser_family, s.os_family, s.screen_bucket,
+        orjson.dumps(sorted(s.seen_pages)).decode(), orjson.dumps(sorted(s.seen_groups)).decode(),
+    )
+
+
+def session_from_row(r: dict[str, object]) -> Session:
+    def opt(v: object) -> str | None:
+        return None if v is None else str(v)
+
+    s = Session(
+        session_id=str(r["session_id"]), website_id=str(r["website_id"]),
+        visitor_id=str(r["visitor_id"]),
+        day=(r["day"] - day_date(0)).days,  # type: ignore[operator]
+        kpart=int(r["kpart"]),  # type: ignore[call-overload]
+        is_bot=bool(r["is_bot"]), first_of_day=bool(r["first_of_day"]),
+        first_ms=int(r["first_ms"]), last_ms=int(r["last_ms"]),  # type: ignore[call-overload]
+        first_eid=str(r["first_eid"]), channel=str(r["channel"]),
+        referrer_domain=opt(r["referrer_domain"]), utm_source=opt(r["utm_source"]),
+        utm_medium=opt(r["utm_medium"]), utm_campaign=opt(r["utm_campaign"]),
+        device_type=str(r["device_type"]), browser_family=str(r["browser_family"]),
+        os_family=str(r["os_family"]), screen_bucket=str(r["screen_bucket"]),
+        pageviews=int(r["pageviews"]), events=int(r["events"]),  # type: ignore[call-overload]
+        engaged=bool(r["engaged"]),
+        landing_ms=r["landing_ms"], landing_eid=opt(r["landing_eid"]),  # type: ignore[arg-type]
+        landing_path=opt(r["landing_path"]), landing_group=opt(r["landing_group"]),
+        exit_ms=r["exit_ms"], exit_eid=opt(r["exit_eid"]),  # type: ignore[arg-type]
+        exit_path=opt(r["exit_path"]), exit_group=opt(r["exit_group"]),
+    )
+    s.seen_pages = {(p, g) for p, g in r["seen_pages"]}  # type: ignore[attr-defined]
+    s.seen_groups = set(r["seen_groups"])  # type: ignore[call-overload]
+    return s
+
+
+async def write_deltas(cur: psycopg.AsyncCursor[object], deltas: dict) -> None:  # type: ignore[type-arg]
+    """Add combined deltas to the aggregate tables (one statement per table)."""
+    site = [(k, v) for k, v in deltas.items() if k[4] == ""]
+    dims = [(k, v) for k, v in deltas.items() if k[4] != ""]
+    if site:
+        await cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS tmp_agg_site (LIKE agg_site_daily)"
+            " ON COMMIT DELETE ROWS"
+        )
+        async with cur.copy(
+            "COPY tmp_agg_site (website_id, day, is_bot, kpart, "
+            + ", ".join(SITE_COUNTERS) + ") FROM STDIN"
+        ) as cp:
+            for k, v in sorted(site):
+                await cp.write_row((k[0], day_date(k[1]), k[2], k[3], *(v[i] for i in SITE_IDX)))
+        sets = ", ".join(f"{c} = agg_site_daily.{c} + EXCLUDED.{c}" for c in SITE_COUNTERS)
+        await cur.execute(
+            "INSERT INTO agg_site_daily SELECT * FROM tmp_agg_site"
+            " ON CONFLICT (website_id, day, is_bot, kpart) DO UPDATE SET " + sets
+        )
+    if dims:
+        await cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS tmp_agg_dim (LIKE agg_dim_daily)"
+            " ON COMMIT DELETE ROWS"
+        )
+        async with cur.copy(
+            "COPY tmp_agg_dim (website_id, day, is_bot, dim, key, grp, kpart, "
+            + ", ".join(DIM_COUNTERS) + ") FROM STDIN"
+        ) as cp:
+            for k, v in sorted(dims):
+                await cp.write_row(
+                    (k[0], day_date(k[1]), k[2], k[4], k[5], k[6], k[3], *(v[i] for i in DIM_IDX))
+                )
+        sets = ", ".join(f"{c} = agg_dim_daily.{c} + EXCLUDED.{c}" for c in DIM_COUNTERS)
+        await cur.execute(
+            "INSERT INTO agg_dim_daily SELECT * FROM tmp_agg_dim ON CONFLICT"
+            " (website_id, day, is_bot, dim, key, grp, kpart) DO UPDATE SET " + sets
+        )
+
+
+class PartitionKeeper:
+    """Makes sure the daily `events` partition exists before a day's events are inserted."""
+
+    def __init__(self) -> None:
+        self._known: set[int] = set()
+
+    async def ensure(self, pool: AsyncConnectionPool, days: Iterable[int]) -> None:
+        missing = sorted(set(days) - self._known)
+        if not missing:
+            return
+        async with pool.connection() as conn:
+            for d in missing:
+                await conn.execute(
+                    "SELECT tinytrail_ensure_event_partitions(%s, 1)", (day_date(d),)
+                )
+        self._known.update(missing)
+
+    def forget(self) -> None:
+        self._known.clear()
+
+
+class SessionCache:
+    """Latest session per (website, visitor, day, bot, kpart), LRU, one dict per partition."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._parts: dict[int, OrderedDict[SessionKey, Session]] = {}
+        self._size = 0
+
+    def get(self, key: SessionKey) -> Session | None:
+        part = self._parts.get(key[4])
+        if part is None:
+            return None
+        s = part.get(key)
+        if s is not None:
+            part.move_to_end(key)
+        return s
+
+    def put(self, s: Session) -> None:
+        part = self._parts.setdefault(s.kpart, OrderedDict())
+        if s.key not in part:
+            self._size += 1
+        part[s.key] = s
+        part.move_to_end(s.key)
+        while self._size > self._capacity:
+            biggest = max(self._parts.values(), key=len)
+            biggest.popitem(last=False)
+            self._size -= 1
+
+    def drop_partition(self, kpart: int) -> None:
+        self._size -= len(self._parts.pop(kpart, {}))
+
+    def clear(self) -> None:
+        self._parts.clear()
+        self._size = 0
+
+
+@dataclass
+class BatchResult:
+    new_events: list[Enriched] = field(default_factory=list)
+    replayed: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+
+
+DeadLetterSender = Callable[[Sequence["DeadLetter"]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    error: str
+
+
+class Sink:
+    """Applies decoded, enriched batches to Postgres exactly once (see module doc)."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, *, group: str, topic: str, cache_size: int = 200_000
+    ) -> None:
+        self.pool = pool
+        self.group = group
+        self.topic = topic
+        self.cache = SessionCache(cache_size)
+        self.partitions = PartitionKeeper()
+        self._expected_next: dict[int, int] = {}
+
+    def reset(self) -> None:
+        """Forget everything in memory (rebalance, rollback)."""
+        self.cache.clear()
+        self._expected_next.clear()
+
+    async def apply(
+        self,
+        events: Sequence[Enriched],
+        watermarks: dict[int, int],
+        dead: Sequence[DeadLetter] = (),
+        send_dead: DeadLetterSender | None = None,
+    ) -> BatchResult:
+        """Apply one batch. `watermarks`: partition -> highest offset seen in this batch
+        (decoded or not), so that dropped and dead messages advance the offsets too."""
+        await self.partitions.ensure(self.pool, {e.received_at_ms // DAY_MS for e in events})
+        t0 = time.perf_counter()
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                res, touched = await self._apply_tx(conn, events, watermarks, dead, send_dead)
+        except BaseException:
+            self.reset()
+            raise
+        for s in touched:
+            self.cache.put(s)
+        for p, hi in watermarks.items():
+            self._expected_next[p] = max(hi + 1, self._expected_next.get(p, 0))
+        BATCH_SECONDS.observe(time.perf_counter() - t0)
+        APPLIED.inc(len(res.new_events))
+        REPLAYED.inc(res.replayed)
+        DUPLICATES.inc(res.duplicates)
+        return res
+
+    async def _apply_tx(
+        self,
+        conn: psycopg.AsyncConnection[dict[str, object]],
+        events: Sequence[Enriched],
+        watermarks: dict[int, int],
+        dead: Sequence[DeadLetter],
+        send_dead: DeadLetterSender | None,
+    ) -> tuple[BatchResult, list[Session]]:
+        res = BatchResult()
+        parts = sorted(watermarks)
+        cur = conn.cursor()
+        # 1. Offsets fence: lock this batch's partitions, read what is applied already.
+        await cur.execute(
+            "INSERT INTO stream_offsets (consumer_group, topic, kpartition, next_offset)"
+            " SELECT %s, %s, p, 0 FROM unnest(%s::int[]) AS p ON CONFLICT DO NOTHING",
+            (self.group, self.topic, parts),
+        )
+        await cur.execute(
+            "SELECT kpartition, next_offset FROM stream_offsets WHERE consumer_group = %s"
+            " AND topic = %s AND kpartition = ANY(%s) ORDER BY kpartition FOR UPDATE",
+            (self.group, self.topic, parts),
+        )
+        fence = {int(r["kpartition"]): int(r["next_offset"]) for r in await cur.fetchall()}
+        for p in parts:
+            if self._expected_next.get(p) != fence[p]:
+                self.cache.drop_partition(p)  # someone else wrote this partition meanwhile
+        fresh = [e for e in events if e.kafka_offset >= fence[e.kafka_partition]]
+        res.replayed = len(events) - len(fresh)
+        dead_fresh = [d for d in dead if d.offset >= fence[d.partition]]
+        if dead_fresh and send_dead is not None:
+            await send_dead(dead_fresh)  # at least once: before COMMIT
+        res.dead_letters = len(dead_fresh)
+        # 2. Shared day locks (the rebuild takes them exclusively).
+        days = sorted({e.received_at_ms // DAY_MS for e in fresh})
+        for d in days:
+            await cur.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", (ADVISORY_NS, d))
+        # 3. Drop events already stored (same event produced twice), and repeats in the batch.
+        new: list[Enriched] = []
+        if fresh:
+            await cur.execute(
+                "SELECT event_id::text AS id FROM events WHERE (received_at, event_id) IN"
+                " (SELECT * FROM unnest(%s::timestamptz[], %s::uuid[]))",
+                ([ms_to_ts(e.received_at_ms) for e in fresh], [e.event_id for e in fresh]),
+            )
+            seen = {str(r["id"]) for r in await cur.fetchall()}
+            for e in fresh:
+                if e.event_id not in seen:
+                    seen.add(e.event_id)
+                    new.append(e)
+        res.duplicates = len(fresh) - len(new)
+        # 4. Sessions and deltas.
+        deltas = Deltas()
+        touched = await self._sessionise(cur, new, deltas)
+        # 5. Writes.
+        if new:
+            async with cur.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as cp:
+                for e in new:
+                    await cp.write_row(event_row(e))
+        if touched:
+            await cur.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS tmp_sessions (LIKE sessions)"
+                " ON COMMIT DELETE ROWS"
+            )
+            copy_sql = f"COPY tmp_sessions ({', '.join(SESSION_COLUMNS)}) FROM STDIN"
+            async with cur.copy(copy_sql) as cp:
+                for s in touched:
+                    await cp.write_row(session_row(s))
+            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in SESSION_COLUMNS[1:])
+            await cur.execute(
+                "INSERT INTO sessions SELECT * FROM tmp_sessions"
+                " ON CONFLICT (session_id) DO UPDATE SET " + sets
+            )
+        await write_deltas(cur, deltas.nonzero())
+        await cur.execute(
+            "UPDATE stream_offsets AS o SET next_offset = GREATEST(o.next_offset, n.hi + 1),"
+            " updated_at = now() FROM unnest(%s::int[], %s::bigint[]) AS n(p, hi)"
+            " WHERE o.consumer_group = %s AND o.topic = %s AND o.kpartition = n.p",
+            (parts, [watermarks[p] for p in parts], self.group, self.topic),
+        )
+        res.new_events = new
+        return res, touched
+
+    async def _sessionise(
+        self, cur: psycopg.AsyncCursor[dict[str, object]], new: list[Enriched], deltas: Deltas
+    ) -> list[Session]:
+        live = [e for e in new if not e.is_excluded]
+        EXCLUDED.inc(len(new) - len(live))
+        for e in new:
+            if e.is_excluded:
+                e.session_id = NIL_SESSION
+        if not live:
+            return []
+        # Latest session per key: cache first, then one query for the misses.
+        latest: dict[SessionKey, Session | None] = {}
+        misses: list[SessionKey] = []
+        for e in live:
+            k = session_key(e)
+            if k in latest:
+                continue
+            s = self.cache.get(k)
+            latest[k] = s
+            if s is None:
+                misses.append(k)
+        if misses:
+            await cur.execute(
+                "SELECT DISTINCT ON (website_id, visitor_id, day, is_bot, kpart) * FROM sessions"
+                " WHERE (website_id, visitor_id, day, is_bot, kpart) IN (SELECT * FROM"
+                " unnest(%s::uuid[], %s::text[], %s::date[], %s::bool[], %s::int2[]))"
+                " ORDER BY website_id, visitor_id, day, is_bot, kpart, last_ms DESC",
+                (
+                    [k[0] for k in misses], [k[1] for k in misses],
+                    [day_date(k[2]) for k in misses], [k[3] for k in misses],
+                    [k[4] for k in misses],
+                ),
+            )
+            for r in await cur.fetchall():
+                s = session_from_row(r)
+                latest[s.key] = s
+        # Work on copies: the cache must not see uncommitted state.
+        before: dict[str, Session | None] = {}
+        working: dict[str, Session] = {}
+        current: dict[SessionKey, Session | None] = {}
+        for k, s in latest.items():
+            if s is not None:
+                c = s.copy()
+                before[c.session_id] = s
+                working[c.session_id] = c
+                current[k] = c
+            else:
+                current[k] = None
+        for e in live:
+            k = session_key(e)
+            s = current[k]
+            if not joins(s, e):
+                s = new_session(e, str(uuid.uuid4()), first_of_day=s is None)
+                before[s.session_id] = None
+                working[s.session_id] = s
+                current[k] = s  # a new visit only starts after the latest one: it is latest
+            assert s is not None
+            e.session_id = s.session_id
+            apply_event(s, e, deltas)
+        touched = []
+        for sid, s in working.items():
+            old = before[sid]
+            if old is None or s.events != old.events:
+                touched.append(s)
+        for s in touched:
+            add_change(deltas, before[s.session_id], s)
+        return touched
