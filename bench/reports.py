@@ -1,0 +1,306 @@
+"""Benchmark of the report queries against a plain SQL scan of the raw events.
+
+Loads one website with N events over 90 days into a fresh database (events with
+COPY, aggregates through the workers' own fold `streams.rebuild.rebuild_days`),
+then times every aggregate report and the 3-step funnel for 7d, 30d, 90d and 12m
+beside an equivalent plain scan of `events`, in one run. Prints a table and, last,
+the smallest speed-up ratio (scan p50 / report p50).
+
+    python bench/reports.py --events 1500000       # a few minutes on 2 cores
+    python bench/reports.py --help
+
+The database is created on the server of TINYTRAIL_DATABASE_URL (or --server) and
+dropped at the end unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import hashlib
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from api.reports import (  # noqa: E402
+    custom_events,
+    devices,
+    flow,
+    funnel,
+    pages,
+    sources,
+    summary,
+    timeseries,
+)
+from api.reports.params import parse_params  # noqa: E402
+from tinytrail.db import make_pool, open_pool  # noqa: E402
+from tinytrail.migrate import apply_migrations  # noqa: E402
+from tinytrail.settings import CoreSettings  # noqa: E402
+
+PERIODS = ("7d", "30d", "90d", "12m")
+CHANNELS = [("Direct", None), ("Organic Search", "google.com"), ("Social", "t.co"),
+            ("Referral", "news.ycombinator.com"), ("Email", None)]
+DEVICES = [("desktop", "Chrome", "Windows", "1441+"), ("mobile", "Safari", "iOS", "320-375"),
+           ("desktop", "Firefox", "Linux", "1025-1440"), ("tablet", "Safari", "iOS", "769-1024")]
+FUNNEL = ["/pricing", "/signup", "signup_complete"]
+COLUMNS = ("event_id", "received_at", "website_id", "visitor_id", "session_id", "event_type",
+           "event_name", "url", "path", "referrer_domain", "referrer_channel", "utm_source",
+           "utm_medium", "utm_campaign", "screen_bucket", "browser_family", "os_family",
+           "device_type", "content_group", "is_bot", "is_excluded", "kafka_partition",
+           "kafka_offset")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=10_000_000, help="events to load (10M)")
+    ap.add_argument("--days", type=int, default=90, help="days of history ending today (90)")
+    ap.add_argument("--runs", type=int, default=30, help="timed runs per report query (30)")
+    ap.add_argument("--scan-runs", type=int, default=3, help="timed runs per plain scan (3)")
+    ap.add_argument("--server", default=os.environ.get(
+        "TINYTRAIL_DATABASE_URL", CoreSettings().database_url), help="Postgres server URL")
+    ap.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    ap.add_argument("--seed", type=int, default=1)
+    return ap.parse_args(argv)
+
+
+# --- load ---------------------------------------------------------------------------
+
+
+def generate(site: str, events: int, days: int, today: dt.date, seed: int):  # type: ignore[no-untyped-def]
+    """Yield event rows: sessions of 1-9 events, Zipf-ish paths, one UTC day each."""
+    rnd = random.Random(seed)
+    paths = ["/", "/pricing", "/signup", "/docs"] + [f"/blog/post-{i}" for i in range(200)]
+    weights = [1 / (i + 1) for i in range(len(paths))]
+    per_day = events // days
+    offset = 0
+    for d in range(days):
+        day = today - dt.timedelta(days=days - 1 - d)
+        base = dt.datetime.combine(day, dt.time(), dt.UTC)
+        made = 0
+        while made < per_day:
+            visitor = hashlib.sha256(f"{seed}:{d}:{made}".encode()).hexdigest()
+            sid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
+            kpart = int(visitor[:4], 16) % 12
+            channel, ref = rnd.choice(CHANNELS)
+            device, browser, os_, screen = rnd.choice(DEVICES)
+            bot = rnd.random() < 0.03
+            t = base + dt.timedelta(seconds=rnd.randint(0, 86_000 - 3000))
+            n = min(rnd.choice((1, 1, 2, 3, 4, 5, 6, 9)), per_day - made)
+            for _ in range(n):
+                t += dt.timedelta(milliseconds=rnd.randint(1000, 300_000))
+                if t.date() != day:
+                    break
+                r = rnd.random()
+                path = rnd.choices(paths, weights)[0]
+                etype, name = "page_view", None
+                if r > 0.9:
+                    etype, name = "custom", rnd.choice(("signup_complete", "video_play"))
+                elif r > 0.8:
+                    etype = rnd.choice(("scroll_50", "close_tab", "outbound_link"))
+                offset += 1
+                made += 1
+                yield (uuid.uuid4(), t, site, visitor, sid, etype, name,
+                       "https://bench.example" + path, path, ref, channel,
+                       "news" if channel == "Email" else None,
+                       "email" if channel == "Email" else None, None, screen, browser, os_,
+                       device, "Blog" if path.startswith("/blog/") else None, bot, False,
+                       kpart, offset)
+
+
+def load(dsn: str, events: int, days: int, today: dt.date, seed: int) -> str:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        acc = conn.execute("INSERT INTO accounts (name) VALUES ('bench') RETURNING id").fetchone()
+        site = str(conn.execute(
+            "INSERT INTO websites (account_id, domain) VALUES (%s, 'bench.example') RETURNING id",
+            (acc[0],)).fetchone()[0])  # type: ignore[index]
+        conn.execute("SELECT tinytrail_ensure_event_partitions(%s, %s)",
+                     (today - dt.timedelta(days=days - 1), days + 1))
+        t0 = time.perf_counter()
+        cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+        copy = sql.SQL("COPY events ({}) FROM STDIN").format(cols)
+        with conn.cursor() as cur, cur.copy(copy) as cp:
+            for row in generate(site, events, days, today, seed):
+                cp.write_row(row)
+        print(f"loaded {events:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
+    return site
+
+
+async def rebuild(settings: CoreSettings, site: str, first: dt.date, last: dt.date) -> None:
+    from streams.rebuild import rebuild_days
+
+    pool = make_pool(settings, name="bench-rebuild", max_size=2)
+    await open_pool(pool)
+    t0 = time.perf_counter()
+    try:
+        out = await rebuild_days(pool, first, last, site)
+    finally:
+        await pool.close()
+    print(f"aggregated {out['events']:,} events into {out['rows']:,} rows with "
+          f"streams.rebuild in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+# --- plain scans (the baseline) -------------------------------------------------------
+
+_RANGE = ("website_id = %(w)s AND received_at >= %(lo)s AND received_at < %(hi)s"
+          " AND NOT is_excluded AND NOT is_bot")
+SCANS: dict[str, str] = {
+    "summary": f"""
+        WITH s AS (SELECT session_id, visitor_id, received_at::date AS day,
+                          count(*) FILTER (WHERE event_type = 'page_view') AS pv,
+                          bool_or(event_type IN ('custom', 'outbound_link')) AS engaged,
+                          extract(epoch FROM max(received_at) - min(received_at))::bigint AS dur
+                   FROM events WHERE {_RANGE} GROUP BY 1, 2, 3)
+        SELECT count(DISTINCT (visitor_id, day)), count(*) FILTER (WHERE pv > 0), sum(pv),
+               count(*) FILTER (WHERE pv = 1 AND NOT engaged),
+               sum(dur) FILTER (WHERE pv > 0) FROM s""",
+    "pages": f"""
+        SELECT path, count(*), count(DISTINCT session_id) FROM events
+        WHERE {_RANGE} AND event_type = 'page_view'
+        GROUP BY path ORDER BY 2 DESC, 1 LIMIT 50""",
+    "sources": f"""
+        SELECT referrer_channel, count(*) FROM (
+          SELECT DISTINCT ON (session_id) session_id, referrer_channel FROM events
+          WHERE {_RANGE} ORDER BY session_id, received_at) f GROUP BY 1 ORDER BY 2 DESC""",
+    "devices": f"""
+        SELECT device_type, browser_family, os_family, screen_bucket, count(*) FROM (
+          SELECT DISTINCT ON (session_id) * FROM events
+          WHERE {_RANGE} ORDER BY session_id, received_at) f GROUP BY GROUPING SETS
+          ((device_type), (browser_family), (os_family), (screen_bucket))""",
+    "flow": f"""
+        SELECT path, count(*) FROM (
+          SELECT DISTINCT ON (session_id) path FROM events
+          WHERE {_RANGE} AND event_type = 'page_view' ORDER BY session_id, received_at) f
+        GROUP BY 1 ORDER BY 2 DESC LIMIT 50""",
+    "custom-events": f"""
+        SELECT event_name, count(*) FROM events WHERE {_RANGE} AND event_type = 'custom'
+        GROUP BY 1 ORDER BY 2 DESC LIMIT 50""",
+    "timeseries": f"""
+        SELECT received_at::date, count(*) FROM events
+        WHERE {_RANGE} AND event_type = 'page_view' GROUP BY 1""",
+    "funnel": f"""
+        SELECT session_id, array_agg(CASE WHEN event_type = 'page_view' THEN path
+                                          ELSE coalesce(event_name, event_type) END
+                                     ORDER BY received_at)
+        FROM events WHERE {_RANGE} GROUP BY session_id""",
+}
+
+
+def _walk(rows: list[Any]) -> list[int]:
+    """Client side of the funnel scan: walk each session's steps in order."""
+    reached = [0] * len(FUNNEL)
+    for _sid, steps in rows:
+        k = 0
+        for s in steps:
+            if k < len(FUNNEL) and s == FUNNEL[k]:
+                reached[k] += 1
+                k += 1
+    return reached
+
+
+# --- timing -------------------------------------------------------------------------
+
+
+async def timed(fn: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, float]:
+    await fn()  # warm-up
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    p95 = samples[min(len(samples) - 1, max(0, round(0.95 * len(samples)) - 1))]
+    return statistics.median(samples), p95
+
+
+async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
+                  scan_runs: int) -> list[tuple[str, str, float, float, float, float]]:
+    pool = make_pool(settings, name="bench", max_size=2)
+    await open_pool(pool)
+    steps = [funnel.step_of(s) for s in FUNNEL]
+    reports: dict[str, Callable[[Any], Awaitable[Any]]] = {
+        "summary": lambda p: summary.compute(pool, p),
+        "pages": lambda p: pages.compute(pool, p),
+        "sources": lambda p: sources.compute(pool, p, "channel"),
+        "devices": lambda p: devices.compute(pool, p),
+        "flow": lambda p: flow.compute(pool, p),
+        "custom-events": lambda p: custom_events.compute(pool, p, None),
+        "timeseries": lambda p: timeseries.compute(pool, p, timeseries.Extra("pageviews", None)),
+        "funnel": lambda p: funnel.compute(pool, p, steps),
+    }
+    out = []
+    try:
+        for period in PERIODS:
+            p = parse_params(lambda n, period=period: {"website_id": site,
+                                                       "period": period}.get(n), today)
+            lo = dt.datetime.combine(p.range.start, dt.time(), dt.UTC)
+            hi = dt.datetime.combine(p.range.end + dt.timedelta(days=1), dt.time(), dt.UTC)
+            for name, fn in reports.items():
+                r50, r95 = await timed(lambda fn=fn, p=p: fn(p), runs)
+
+                async def scan(name: str = name, lo: dt.datetime = lo,
+                               hi: dt.datetime = hi) -> Any:
+                    async with pool.connection() as conn:
+                        cur = await conn.execute(SCANS[name], {"w": site, "lo": lo, "hi": hi})
+                        rows = await cur.fetchall()
+                    return _walk([(r["session_id"], r["array_agg"]) for r in rows]) \
+                        if name == "funnel" else rows
+
+                s50, s95 = await timed(scan, scan_runs)
+                out.append((name, period, r50, r95, s50, s95))
+                print(f"{name:14} {period:4} report p50 {r50:8.1f} p95 {r95:8.1f} ms | "
+                      f"scan p50 {s50:9.1f} p95 {s95:9.1f} ms | x{s50 / r50:,.0f}", flush=True)
+    finally:
+        await pool.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    today = dt.datetime.now(dt.UTC).date()
+    name = f"tt_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.server, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    dsn = args.server.rsplit("/", 1)[0] + "/" + name
+    try:
+        apply_migrations(dsn)
+        settings = CoreSettings(database_url=dsn)
+        site = load(dsn, args.events, args.days, today, args.seed)
+        first = today - dt.timedelta(days=args.days - 1)
+        asyncio.run(rebuild(settings, site, first, today))
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("VACUUM ANALYZE events")
+            conn.execute("VACUUM ANALYZE agg_site_daily")
+            conn.execute("VACUUM ANALYZE agg_dim_daily")
+        rows = asyncio.run(measure(settings, site, today, args.runs, args.scan_runs))
+    finally:
+        if not args.keep:
+            with psycopg.connect(args.server, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                             " WHERE datname = %s", (name,))
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
+    print()
+    print(f"{'report':14} {'period':6} {'p50 ms':>8} {'p95 ms':>8} {'scan p50':>10} "
+          f"{'scan p95':>10} {'speed-up':>9}")
+    for name_, period, r50, r95, s50, s95 in rows:
+        print(f"{name_:14} {period:6} {r50:8.1f} {r95:8.1f} {s50:10.1f} {s95:10.1f} "
+              f"{s50 / r50:9.1f}")
+    worst = min(rows, key=lambda r: r[4] / r[2])
+    print(f"smallest speed-up: {worst[4] / worst[2]:.1f}x ({worst[0]} {worst[1]})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
