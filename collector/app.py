@@ -25,6 +25,7 @@ from collector import logfilter
 from collector.clientip import Network
 from collector.handlers import TRACKER_PATH, CollectHandler, HealthHandler, TrackerHandler
 from collector.publisher import Publisher, make_producer
+from collector.ratelimit import CoalescingLimiter
 from collector.salt import DailySalt
 from collector.settings import CollectorSettings
 from collector.websites import WebsiteCache
@@ -145,7 +146,7 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
         producer=producer,
         websites=websites,
         salts=salts,
-        limiter=FixedWindowLimiter(
+        limiter=CoalescingLimiter(
             redis, "collect", settings.collect_rate_limit, settings.collect_rate_window
         ),
         publisher=Publisher(producer, settings),
