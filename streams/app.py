@@ -1,0 +1,223 @@
+"""The stream worker: a Faust app with one batching agent over the raw events topic.
+
+Per batch (`take_events(batch_size, within=batch_window)`, concurrency 1):
+decode (one choke point: `RawEvent.from_bytes`; failures -> dead-letter topic
+with partition/offset), enrich (named pure steps), then `Sink.apply`: one
+Postgres transaction for events + sessions + aggregate deltas + offsets. After
+COMMIT the realtime windows (Faust table) and their Redis mirror get the new
+events. Timers: heartbeat file, retention, realtime window expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+import pathlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+import orjson
+import psycopg
+import redis.asyncio as aioredis
+from prometheus_client import Counter
+from psycopg_pool import PoolTimeout
+
+from streams.enrich import enrich_batch
+from streams.models import Enriched
+from streams.retention import run_retention
+from streams.settings import WorkerSettings
+from streams.sink import DeadLetter, Sink
+from streams.topics import dlq_topic, raw_topic
+from streams.websites import WebsiteCache
+from streams.windows import KpartTable, expire, mirror_payload, realtime_events
+from tinytrail.db import make_pool, open_pool
+from tinytrail.event import DecodeError, RawEvent
+from tinytrail.realtime import write_realtime
+from tinytrail.topics import raw_events_topic
+
+log = logging.getLogger("tinytrail.streams")
+
+DEAD = Counter("tinytrail_dead_letters_total", "Messages sent to the dead-letter topic", ["why"])
+REDIS_FAILED = Counter("tinytrail_realtime_redis_failures_total", "Realtime mirror failures")
+MAX_ATTEMPTS = 30
+
+
+class Runtime:
+    """The worker's services (pool, Redis, caches, sink) and the per-batch logic."""
+
+    def __init__(self, app: faust.App, settings: WorkerSettings) -> None:
+        self.app = app
+        self.settings = settings
+        self.pool = make_pool(settings, name="worker", max_size=3)
+        self.redis: Any = None
+        self.websites = WebsiteCache(self.pool, settings.website_refresh_interval)
+        self.sink = Sink(
+            self.pool, group=str(app.conf.id), topic=raw_events_topic(settings),
+            cache_size=settings.session_cache_size,
+        )
+        self.dlq = dlq_topic(app, settings)
+        self.windows: Any = None
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        await open_pool(self.pool, timeout=self.settings.db_connect_timeout)
+        self.redis = aioredis.from_url(self.settings.redis_url)
+        await self.websites.refresh()
+        self.ready.set()
+        log.info("worker ready", extra={"websites": len(self.websites)})
+
+    async def stop(self) -> None:
+        await self.pool.close()
+        if self.redis is not None:
+            await self.redis.aclose()
+
+    async def send_dead(self, dead: Sequence[DeadLetter]) -> None:
+        futs = []
+        for d in dead:
+            body = {
+                "partition": d.partition, "offset": d.offset, "error": d.error,
+                "topic": raw_events_topic(self.settings),
+                "value_b64": base64.b64encode(d.value or b"").decode(),
+            }
+            futs.append(await self.dlq.send(key=d.key, value=orjson.dumps(body)))
+            DEAD.labels(d.error.split(":", 1)[0]).inc()
+        for f in futs:
+            await f
+
+    async def handle(self, events: Sequence[Any]) -> int:
+        """Process one batch of Faust events; returns the number of new events stored."""
+        await self.ready.wait()
+        marks: dict[int, int] = {}
+        decoded: list[Enriched] = []
+        dead: list[DeadLetter] = []
+        for ev in events:
+            msg = ev.message
+            p, off = msg.partition, msg.offset
+            if off > marks.get(p, -1):
+                marks[p] = off
+            try:
+                raw = RawEvent.from_bytes(msg.value)
+            except DecodeError as exc:
+                dead.append(DeadLetter(p, off, msg.key, msg.value, f"decode: {exc}"))
+                continue
+            decoded.append(Enriched.from_raw(raw, p, off))
+        await self.websites.maybe_refresh()
+        kept, dropped = enrich_batch(decoded, self.websites.get)
+        for e, why in dropped:
+            if why.reason.startswith("error"):
+                dead.append(DeadLetter(e.kafka_partition, e.kafka_offset, None,
+                                       orjson.dumps(e.event_id), why.reason))
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                res = await self.sink.apply(kept, marks, dead, self.send_dead)
+                break
+            except psycopg.errors.ForeignKeyViolation:
+                # A website was deleted since the last refresh: drop its events.
+                await self.websites.refresh()
+                kept = [e for e in kept if self.websites.get(e.website_id) is not None]
+            except (psycopg.OperationalError, PoolTimeout) as exc:
+                log.warning("postgres unavailable (%s); retry %d", exc, attempt)
+                await asyncio.sleep(min(0.2 * attempt, 5.0))
+        else:
+            log.error("giving up on a batch after %d attempts; exiting", MAX_ATTEMPTS)
+            os._exit(1)  # the supervisor restarts us; Postgres offsets say where to resume
+        live = realtime_events(res.new_events)
+        if live and self.windows is not None:
+            visitors, pages, windows = mirror_payload(live, self.windows)
+            try:
+                await write_realtime(self.redis, visitors, pages, windows, int(time.time() * 1000))
+            except Exception as exc:  # realtime must never stop the pipeline
+                REDIS_FAILED.inc()
+                log.warning("realtime mirror to Redis failed: %s", exc)
+        return len(res.new_events)
+
+
+def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
+    app = faust.App(
+        f"{settings.topic_prefix}-worker",
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        topic_partitions=settings.events_partitions,
+        topic_replication_factor=settings.topic_replication,
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        consumer_auto_offset_reset="earliest",
+        web_enabled=settings.worker_web_port > 0,
+        web_port=settings.worker_web_port or 6066,
+        web_bind="127.0.0.1",
+        datadir=settings.worker_data_dir,
+        value_serializer="raw",
+        key_serializer="raw",
+    )
+    rt = Runtime(app, settings)
+    rt.windows = app.tables.add(
+        KpartTable(app, name="rt_windows", partitions=settings.events_partitions,
+                   schema=faust.Schema(key_serializer="json", value_serializer="json"),
+                   beacon=app.tables.beacon)
+    )
+    topic = raw_topic(app, settings)
+
+    @app.agent(topic, concurrency=1)
+    async def process(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(settings.batch_size, within=settings.batch_window):
+            await rt.handle(batch)
+
+    @app.task
+    async def _start() -> None:
+        await rt.start()
+
+    @app.on_partitions_revoked.connect
+    async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:
+        rt.sink.reset()
+
+    @app.on_partitions_assigned.connect
+    async def _assigned(sender: Any, assigned: Any, **kw: Any) -> None:
+        rt.sink.reset()
+
+    @app.timer(settings.worker_heartbeat_interval)
+    async def _heartbeat() -> None:
+        path = pathlib.Path(settings.worker_heartbeat_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+    @app.timer(60.0)
+    async def _expire_windows() -> None:
+        expire(rt.windows)
+
+    @app.timer(settings.retention_interval, on_leader=False)
+    async def _retention() -> None:
+        await rt.ready.wait()
+        try:
+            await run_retention(rt.pool, settings.retention_days, settings.partitions_ahead_days)
+        except Exception:
+            log.exception("retention run failed")
+
+    app.tt_runtime = rt  # type: ignore[attr-defined]
+    app.tt_agent = process  # type: ignore[attr-defined]
+    return app, rt
+
+
+def main() -> int:
+    """`tinytrail worker`: run until SIGTERM/SIGINT; exit code."""
+    from tinytrail.logs import setup_logging
+    from tinytrail.metrics import start_metrics_server
+    from tinytrail.settings import load_settings
+
+    settings = load_settings(WorkerSettings)
+    setup_logging(settings.log_format, settings.log_level, process="worker")
+    if settings.worker_metrics_port:
+        start_metrics_server(settings.worker_metrics_port)
+    app, rt = build_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), override_logging=False,
+                          redirect_stdouts=False)
+    try:
+        worker.execute_from_commandline()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    else:
+        code = 0
+    return code

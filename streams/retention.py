@@ -1,0 +1,49 @@
+"""Retention: drop daily event partitions older than `retention_days`, create days ahead.
+
+Aggregates are kept for ever; sessions of dropped days go too (they are only
+needed while a day can still receive events).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+log = logging.getLogger("tinytrail.streams.retention")
+_PART_RE = re.compile(r"^events_(\d{8})$")
+
+
+async def run_retention(
+    pool: AsyncConnectionPool, retention_days: int, ahead_days: int, today: dt.date | None = None
+) -> list[str]:
+    """Drop partitions whose whole day is older than `today - retention_days`; returns names.
+
+    Example: retention 400 days, today 2026-03-01 -> the oldest kept day is
+    2025-01-25 (today - 400); events_20250124 and older are dropped.
+    """
+    today = today or dt.datetime.now(dt.UTC).date()
+    oldest_kept = today - dt.timedelta(days=retention_days)
+    dropped: list[str] = []
+    async with pool.connection() as conn:
+        await conn.execute(
+            "SELECT tinytrail_ensure_event_partitions(%s, %s)", (today - dt.timedelta(days=1),
+                                                                   ahead_days + 1),
+        )
+        cur = await conn.execute(
+            "SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'events'::regclass"
+        )
+        for row in await cur.fetchall():
+            m = _PART_RE.match(row["name"])
+            if m and dt.datetime.strptime(m.group(1), "%Y%m%d").date() < oldest_kept:
+                await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    sql.Identifier(row["name"])))
+                dropped.append(row["name"])
+        await conn.execute("DELETE FROM sessions WHERE day < %s", (oldest_kept,))
+    if dropped:
+        log.info("retention dropped %d event partitions", len(dropped), extra={"dropped": dropped})
+    return sorted(dropped)

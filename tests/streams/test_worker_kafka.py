@@ -1,0 +1,110 @@
+"""The worker process on the real Kafka, Postgres and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import random
+import time
+import uuid
+
+import orjson
+import psycopg
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer
+
+from streams.rebuild import rebuild_days
+from tests.streams.gen import traffic
+from tests.streams.helpers import make_sites, snapshot
+from tests.streams.workerproc import applied_messages, produce, start_worker, stop, wait_until
+from tinytrail.db import make_pool, open_pool
+from tinytrail.realtime import read_realtime
+from tinytrail.settings import CoreSettings
+from tinytrail.topics import deadletter_topic, ensure_topics, raw_events_topic
+
+
+def fresh(core_settings: CoreSettings) -> CoreSettings:
+    """Topics and consumer group of this test alone."""
+    return core_settings.model_copy(
+        update={"topic_prefix": f"{core_settings.topic_prefix}-{uuid.uuid4().hex[:6]}"}
+    )
+
+
+async def assert_equals_rebuild(
+    settings: CoreSettings, sites: list[str], days: list[dt.date]
+) -> None:
+    stream = snapshot(settings.database_url, sites)
+    assert stream[0] and stream[1]
+    pool = make_pool(settings, name="t", max_size=1)
+    await open_pool(pool)
+    try:
+        await rebuild_days(pool, min(days), max(days))
+    finally:
+        await pool.close()
+    assert snapshot(settings.database_url, sites) == stream
+
+
+async def dead_letters(settings: CoreSettings, want: int) -> list[dict]:
+    cons = AIOKafkaConsumer(
+        deadletter_topic(settings), bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest", enable_auto_commit=False,
+    )
+    await cons.start()
+    out: list[dict] = []
+    try:
+        deadline = time.monotonic() + 30
+        while len(out) < want and time.monotonic() < deadline:
+            batch = await cons.getmany(timeout_ms=1000)
+            for msgs in batch.values():
+                out.extend(orjson.loads(m.value) for m in msgs)
+    finally:
+        await cons.stop()
+    return out
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.slow
+async def test_events_stored_once_aggregates_equal_rebuild_dlq_and_realtime(
+    core_settings: CoreSettings, tmp_path
+) -> None:
+    settings = fresh(core_settings)
+    await ensure_topics(settings)
+    sites = make_sites(settings.database_url, 2)
+    now_ms = int(time.time() * 1000)
+    raws = traffic(random.Random(3), sites, 800, now_ms - 20 * 60 * 1000, 20 * 60 * 1000)
+    garbage = (b"x:y", b"{not json")
+    items = [*raws[:400], garbage, *raws[400:], *raws[:30]]  # 30 duplicates re-produced
+    await produce(settings.kafka_bootstrap, raw_events_topic(settings), items)
+    proc = start_worker(settings, str(tmp_path), "w1")
+    try:
+        wait_until(lambda: applied_messages(settings.database_url) >= len(items), 90, [proc])
+    finally:
+        stop(proc)
+    with psycopg.connect(settings.database_url) as conn:
+        n, distinct = conn.execute("SELECT count(*), count(DISTINCT event_id) FROM events"
+                                   " WHERE website_id::text = ANY(%s)",
+                                   ([s for s, _ in sites],)).fetchone()
+    assert (n, distinct) == (len(raws), len(raws))
+    days = sorted({dt.datetime.fromtimestamp(r.received_at_ms / 1000, dt.UTC).date()
+                   for r in raws})
+    await assert_equals_rebuild(settings, [s for s, _ in sites], days)
+    dl = await dead_letters(settings, 1)
+    assert len(dl) == 1 and base64.b64decode(dl[0]["value_b64"]) == garbage[1]
+    assert dl[0]["offset"] >= 0 and dl[0]["partition"] >= 0 and "decode" in dl[0]["error"]
+    redis = aioredis.from_url(settings.redis_url)
+    try:
+        data = await read_realtime(redis, sites[0][0], int(time.time() * 1000))
+    finally:
+        await redis.aclose()
+    human = [r for r in raws if r.website_id == sites[0][0] and not r.is_bot
+             and not r.is_excluded]
+    assert data["active_visitors"] == len({r.visitor_id for r in human})
+    by_type: dict[str, int] = {}
+    for r in human:
+        by_type[r.event_type] = by_type.get(r.event_type, 0) + 1
+    assert {d["eventType"]: d["count"] for d in data["events_by_type"]} == by_type
+    assert asyncio.get_running_loop()

@@ -1,0 +1,87 @@
+"""Start and stop real worker subprocesses for the broker tests (always killed in a finally)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psycopg
+from aiokafka import AIOKafkaProducer
+
+from tinytrail.event import RawEvent
+from tinytrail.settings import CoreSettings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def worker_env(settings: CoreSettings, tmp: str, name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TINYTRAIL_")}
+    env.update({
+        "TINYTRAIL_DATABASE_URL": settings.database_url,
+        "TINYTRAIL_REDIS_URL": settings.redis_url,
+        "TINYTRAIL_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "TINYTRAIL_TOPIC_PREFIX": settings.topic_prefix,
+        "TINYTRAIL_EVENTS_PARTITIONS": str(settings.events_partitions),
+        "TINYTRAIL_WORKER_METRICS_PORT": "0",
+        "TINYTRAIL_WORKER_HEARTBEAT_FILE": f"{tmp}/{name}.heartbeat",
+        "TINYTRAIL_WORKER_DATA_DIR": f"{tmp}/{name}-data",
+        "TINYTRAIL_BROKER_SESSION_TIMEOUT": "6",
+        "TINYTRAIL_BROKER_HEARTBEAT_INTERVAL": "1",
+        "TINYTRAIL_BATCH_SIZE": "500",
+        "TINYTRAIL_LOG_FORMAT": "text",
+        "TINYTRAIL_LOG_LEVEL": "WARNING",
+        "PYTHONPATH": ROOT,
+    })
+    return env
+
+
+def start_worker(settings: CoreSettings, tmp: str, name: str) -> subprocess.Popen[bytes]:
+    log = open(f"{tmp}/{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+    return subprocess.Popen(
+        [sys.executable, "-c", "from streams.app import main; raise SystemExit(main())"],
+        env=worker_env(settings, tmp, name), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+    )
+
+
+def stop(proc: subprocess.Popen[bytes], hard: bool = False) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+async def produce(bootstrap: str, topic: str, items: list[RawEvent | tuple[bytes, bytes]]) -> None:
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await prod.start()
+    try:
+        futs = []
+        for it in items:
+            key, value = (it.key, it.to_bytes()) if isinstance(it, RawEvent) else it
+            futs.append(await prod.send(topic, value=value, key=key))
+        await asyncio.gather(*futs)
+    finally:
+        await prod.stop()
+
+
+def applied_messages(dsn: str) -> int:
+    """Sum over partitions of next_offset (= messages applied when offsets start at 0)."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM stream_offsets").fetchone()
+    return int(row[0]) if row else 0
+
+
+def wait_until(pred: Any, timeout: float, procs: list[subprocess.Popen[bytes]] = ()) -> None:  # type: ignore[assignment]
+    deadline = time.monotonic() + timeout
+    while not pred():
+        for p in procs:
+            assert p.poll() is None, f"worker exited with {p.returncode}"
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.3)
