@@ -57,11 +57,11 @@ class ProtectedHandler(BaseHandler):
     def initialize(self, deps: ApiDeps) -> None:
         self.deps = deps
 
-    def implemented_methods(self) -> list[str]:
+    @classmethod
+    def implemented_methods(cls) -> list[str]:
+        """HTTP methods this handler defines (used for 405 + Allow, and by the route tests)."""
         base = tornado.web.RequestHandler
-        return [
-            m.upper() for m in _METHODS if getattr(type(self), m) is not getattr(base, m)
-        ]
+        return [m.upper() for m in _METHODS if getattr(cls, m) is not getattr(base, m)]
 
     async def prepare(self) -> None:
         allowed = self.implemented_methods()

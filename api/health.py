@@ -7,7 +7,6 @@ import orjson
 from api.deps import ApiDeps
 from tinytrail import __version__
 from tinytrail.db import db_alive
-from tinytrail.envelope import ApiError
 from tinytrail.web import BaseHandler
 
 
@@ -20,9 +19,6 @@ class HealthHandler(BaseHandler):
             self.write_json({"status": "ok", "db": "connected", "version": __version__})
         else:
             self.write_json({"status": "degraded", "db": "disconnected"}, 503)
-
-    def head(self) -> None:
-        raise ApiError(405, "use GET /health")
 
 
 class OpenApiHandler(BaseHandler):

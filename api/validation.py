@@ -109,6 +109,8 @@ def excluded_ips(value: Any) -> list[str]:
             raise ApiError(400, f"excluded_ips[{i}] must be a string")
         raw = item.strip()
         try:
+            if "%" in raw:  # IPv6 zone ids name a local interface, never a client
+                raise ValueError(raw)
             if "/" in raw:
                 out.append(str(ipaddress.ip_network(raw, strict=False)))
             else:
