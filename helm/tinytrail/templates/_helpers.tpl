@@ -82,7 +82,8 @@ app.kubernetes.io/component: {{ . }}
 {{/*
 The server secret key, stable across upgrades: the value given, else the one
 already in the cluster's Secret, else a new random one. The result is stored in
-.Values so that every template of one render (Secret, checksum) sees the same key.
+.Values so that every template of one render (Secret, checksum) sees the same key;
+secretKeyGenerated tells NOTES.txt that the chart chose it.
 */}}
 {{- define "tinytrail.secretKey" -}}
 {{- if not .Values.secrets.secretKey }}
@@ -92,6 +93,7 @@ already in the cluster's Secret, else a new random one. The result is stored in
 {{- $key = index $existing.data "TINYTRAIL_SECRET_KEY" | default "" | b64dec }}
 {{- end }}
 {{- $_ := set .Values.secrets "secretKey" (default (randAlphaNum 48) $key) }}
+{{- $_ := set .Values.secrets "secretKeyGenerated" true }}
 {{- end }}
 {{- .Values.secrets.secretKey }}
 {{- end }}
