@@ -214,3 +214,31 @@ async def test_funnel_route_answers_in_the_envelope(live: Live) -> None:
         "funnel": [{"step": "/", "sessions": 0, "conversion_rate": 100},
                    {"step": "/pricing", "sessions": 0, "conversion_rate": 0},
                    {"step": "/signup", "sessions": 0, "conversion_rate": 0}]}
+
+
+async def test_realtime_reads_the_workers_redis_state(live: Live, redis_url: str) -> None:
+    from tinytrail.realtime import read_realtime, write_realtime
+
+    now_ms = int(NOW.timestamp() * 1000)
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        site = live.site_a
+        await write_realtime(
+            client,
+            {site: {"a" * 64: now_ms - 1000, "b" * 64: now_ms - 5000, "c" * 64: now_ms - 10**8}},
+            {site: {"/\x1f" + "a" * 64: now_ms - 1000, "=x\x1f" + "b" * 64: now_ms - 5000}},
+            {(site, now_ms // 60_000): {"0|page_view": 3, "1|scroll_50": 1}},
+            now_ms,
+        )
+        want = await read_realtime(client, site, now_ms)
+    finally:
+        await client.aclose()
+    resp = await live.get("realtime", live.user_a, website_id=site)
+    assert resp.code == 200 and body(resp)["data"] == want
+    assert want["active_visitors"] == 2  # the third visitor is older than 30 minutes
+    assert (await live.get("realtime", live.user_b, website_id=site)).code == 404
+    csv_resp = await live.get("realtime", live.user_a, website_id=site, format="csv")
+    lines = csv_resp.body.decode().split("\r\n")
+    assert lines[0] == "path,visitors" and "'=x,1" in lines
+    assert 'filename="realtime-2026-03-01-2026-03-01.csv"' in csv_resp.headers[
+        "Content-Disposition"]
