@@ -55,11 +55,22 @@ def all_routes(deps: ApiDeps) -> list[Route]:
     ]
 
 
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Access log without the client address or query string (no raw IPs in logs)."""
+    status = handler.get_status()
+    level = logging.ERROR if status >= 500 else logging.INFO if status >= 400 else logging.DEBUG
+    logging.getLogger("tornado.access").log(
+        level, "%d %s %s %.1fms", status, handler.request.method, handler.request.path,
+        1000.0 * handler.request.request_time(),
+    )
+
+
 def make_app(deps: ApiDeps) -> tornado.web.Application:
     return tornado.web.Application(
         all_routes(deps),
         default_handler_class=NotFoundHandler,
         compress_response=True,
+        log_function=log_request,
     )
 
 

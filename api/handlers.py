@@ -12,6 +12,7 @@ speaks CORS.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ from api.deps import ApiDeps
 from tinytrail.envelope import ApiError
 from tinytrail.ratelimit import FixedWindowLimiter
 from tinytrail.web import BaseHandler
+
+log = logging.getLogger("tinytrail.api")
 
 _METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
 
@@ -62,6 +65,15 @@ class ProtectedHandler(BaseHandler):
         """HTTP methods this handler defines (used for 405 + Allow, and by the route tests)."""
         base = tornado.web.RequestHandler
         return [m.upper() for m in _METHODS if getattr(cls, m) is not getattr(base, m)]
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Like Tornado's, minus the request summary: it carries the client address."""
+        if isinstance(value, ApiError) or (
+            isinstance(value, tornado.web.HTTPError) and value.status_code < 500
+        ):
+            return
+        log.error("unhandled error in %s %s", self.request.method, self.request.path,
+                  exc_info=(typ, value, tb))
 
     async def prepare(self) -> None:
         allowed = self.implemented_methods()

@@ -260,3 +260,31 @@ def test_api_serves_and_stops_cleanly_on_sigterm(pg_dsn: str, redis_url: str) ->
         proc.stdout.close()  # type: ignore[union-attr]
         proc.stderr.close()  # type: ignore[union-attr]
 
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_logs_hold_neither_keys_nor_client_addresses(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    wrong = "tt_" + "w" * 32
+    for key in (world.admin_key, wrong, world.user_a["apiKey"]):
+        world.api.request("GET", "/api/v1/accounts", key=key)
+    world.api.request("GET", "/nowhere")
+    text = caplog.text + "".join(str(r.__dict__) for r in caplog.records)
+    assert "GET /api/v1/accounts" in text  # the access log did run
+    for secret in (world.admin_key, wrong, world.user_a["apiKey"], "127.0.0.1"):
+        assert secret not in text
+
+
+def test_unexpected_errors_are_logged_without_the_client_address(
+    no_database: LiveApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    key = "tt_" + "e" * 32
+    assert no_database.request("GET", "/api/v1/websites", key=key).status == 500
+    ours = [r for r in caplog.records if r.name.startswith(("tinytrail", "tornado"))]
+    assert any(r.levelname == "ERROR" and r.exc_info for r in ours)
+    text = "".join(r.getMessage() for r in ours)
+    assert key not in text and "(127.0.0.1)" not in text and "remote_ip" not in text
