@@ -81,7 +81,7 @@ async def test_events_stored_once_aggregates_equal_rebuild_dlq_and_realtime(
     await produce(settings.kafka_bootstrap, raw_events_topic(settings), items)
     proc = start_worker(settings, str(tmp_path), "w1")
     try:
-        wait_until(lambda: applied_messages(settings.database_url) >= len(items), 90, [proc])
+        wait_until(lambda: applied_messages(settings) >= len(items), 90, [proc])
     finally:
         stop(proc)
     with psycopg.connect(settings.database_url) as conn:

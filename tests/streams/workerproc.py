@@ -71,10 +71,13 @@ async def produce(bootstrap: str, topic: str, items: list[RawEvent | tuple[bytes
         await prod.stop()
 
 
-def applied_messages(dsn: str) -> int:
-    """Sum over partitions of next_offset (= messages applied when offsets start at 0)."""
-    with psycopg.connect(dsn) as conn:
-        row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM stream_offsets").fetchone()
+def applied_messages(settings: CoreSettings) -> int:
+    """Sum over partitions of next_offset (= messages applied: offsets start at 0)."""
+    with psycopg.connect(settings.database_url) as conn:
+        row = conn.execute(
+            "SELECT coalesce(sum(next_offset), 0) FROM stream_offsets WHERE consumer_group = %s",
+            (f"{settings.topic_prefix}-worker",),
+        ).fetchone()
     return int(row[0]) if row else 0
 
 
