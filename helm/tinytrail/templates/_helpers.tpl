@@ -99,10 +99,14 @@ secretKeyGenerated tells NOTES.txt that the chart chose it.
 {{- end }}
 
 {{/*
-Secret environment of every process. The chart's own Secret always uses the
-default key names; an existingSecret may use others (existingSecretKeys).
+Secret environment of a process. The chart's own Secret always uses the default
+key names; an existingSecret may use others (existingSecretKeys). Only the API
+handles API keys, so only it gets the server secret key.
+Call with (dict "root" $ "secretKey" true|false).
 */}}
 {{- define "tinytrail.secretEnv" -}}
+{{- $withKey := .secretKey }}
+{{- with .root }}
 {{- $secret := include "tinytrail.secretName" . }}
 {{- $keys := .Values.secrets.existingSecretKeys }}
 {{- if not .Values.secrets.existingSecret }}
@@ -123,11 +127,14 @@ default key names; an existingSecret may use others (existingSecretKeys).
     secretKeyRef:
       name: {{ $secret }}
       key: {{ $keys.redisUrl }}
+{{- if $withKey }}
 - name: TINYTRAIL_SECRET_KEY
   valueFrom:
     secretKeyRef:
       name: {{ $secret }}
       key: {{ $keys.secretKey }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Non-secret settings, shared by the ConfigMap and the migrate hook. */}}
@@ -190,13 +197,13 @@ topologySpreadConstraints:
 {{- end }}
 {{- end }}
 
-{{/* Container env shared by every long-running process. Call with (dict "root" $ "values" .Values.api). */}}
+{{/* Container env of a long-running process. Call with (dict "root" $ "values" .Values.api "secretKey" bool). */}}
 {{- define "tinytrail.containerEnv" -}}
 envFrom:
   - configMapRef:
       name: {{ include "tinytrail.configMapName" .root }}
 env:
-  {{- include "tinytrail.secretEnv" .root | nindent 2 }}
+  {{- include "tinytrail.secretEnv" (dict "root" .root "secretKey" .secretKey) | trim | nindent 2 }}
   {{- range $name, $value := .values.extraEnv }}
   - name: {{ $name }}
     value: {{ $value | toString | quote }}
