@@ -53,7 +53,8 @@ async def bare_consumer(settings: CoreSettings, n: int) -> float:
 
 
 def worker_rate(settings: CoreSettings, n: int, tmp: str) -> float:
-    proc = start_worker(settings, tmp, "bench")
+    proc = start_worker(settings, tmp, "bench", {"TINYTRAIL_BATCH_SIZE": "5000",
+                                                 "TINYTRAIL_BATCH_WINDOW": "1.0"})
     try:
         deadline = time.monotonic() + 600
         while applied_messages(settings) == 0:

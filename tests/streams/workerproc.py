@@ -40,11 +40,14 @@ def worker_env(settings: CoreSettings, tmp: str, name: str) -> dict[str, str]:
     return env
 
 
-def start_worker(settings: CoreSettings, tmp: str, name: str) -> subprocess.Popen[bytes]:
+def start_worker(
+    settings: CoreSettings, tmp: str, name: str, extra: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log = open(f"{tmp}/{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
+    env = worker_env(settings, tmp, name) | (extra or {})
     return subprocess.Popen(
         [sys.executable, "-c", "from streams.app import main; raise SystemExit(main())"],
-        env=worker_env(settings, tmp, name), stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
     )
 
 
