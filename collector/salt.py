@@ -58,6 +58,18 @@ class DailySalt:
         self._local: dict[dt.date, bytes] = {}
         self._next_try = 0.0
         self._lock = asyncio.Lock()
+        # (salt, first second of its UTC day, first second of the next): the request
+        # path's check is one clock read and two comparisons, no date arithmetic.
+        self._today: tuple[bytes, float, float] | None = None
+
+    def cached(self) -> bytes | None:
+        """Today's shared salt if this process already has it (no await), else None."""
+        today = self._today
+        if today is not None:
+            now = self.clock()
+            if today[1] <= now < today[2]:
+                return today[0]
+        return None
 
     def is_fallback(self) -> bool:
         return utc_day(self.clock()) not in self._shared
@@ -77,6 +89,8 @@ class DailySalt:
                 if salt is not None:
                     self._shared = {day: salt}  # older days are no longer needed
                     self._local.pop(day, None)
+                    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+                    self._today = (salt, start, start + 86400)  # UTC days have 86,400 s
                     return salt
                 self._next_try = self.clock() + self.retry_seconds
             SALT_FALLBACK.inc()
