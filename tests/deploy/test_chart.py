@@ -33,6 +33,8 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "tinytrail"
 K8S = ROOT / "k8s"
 CI_VALUES = sorted((CHART / "ci").glob("*-values.yaml"))
+VALUES_CASES = [None, *CI_VALUES]  # None: the chart's defaults alone
+VALUES_IDS = [p.name if p else "defaults" for p in VALUES_CASES]
 KUBE_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 # Fixed key: renders are deterministic (otherwise the chart generates one).
 SECRET_KEY_SET = ["--set", "secrets.secretKey=pytest-secret-key-0123456789abcdefghij"]
@@ -161,7 +163,7 @@ def test_deploy_tools_are_cached_and_idempotent(tool_env: dict[str, str]) -> Non
 
 # --- chart -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("values_file", [None, *CI_VALUES], ids=lambda p: p.name if p else "defaults")
+@pytest.mark.parametrize("values_file", VALUES_CASES, ids=VALUES_IDS)
 def test_helm_lint_strict(tool_env: dict[str, str], values_file: Path | None) -> None:
     proc = run(tool_env, "helm", "lint", "--strict", str(CHART), *values_args(values_file))
     assert "1 chart(s) linted, 0 chart(s) failed" in proc.stdout
@@ -174,7 +176,7 @@ def test_ci_values_cover_the_optional_parts() -> None:
 
 
 @pytest.mark.parametrize("kube", KUBE_VERSIONS)
-@pytest.mark.parametrize("values_file", [None, *CI_VALUES], ids=lambda p: p.name if p else "defaults")
+@pytest.mark.parametrize("values_file", VALUES_CASES, ids=VALUES_IDS)
 def test_rendered_chart_is_valid_kubernetes(tool_env: dict[str, str], values_file: Path | None,
                                             kube: str) -> None:
     docs = helm_template(tool_env, *values_args(values_file), kube=kube)
@@ -186,7 +188,7 @@ def test_rendered_chart_is_valid_kubernetes(tool_env: dict[str, str], values_fil
     assert len(names) == len(set(names)), f"duplicate objects: {names}"
 
 
-@pytest.mark.parametrize("values_file", [None, *CI_VALUES], ids=lambda p: p.name if p else "defaults")
+@pytest.mark.parametrize("values_file", VALUES_CASES, ids=VALUES_IDS)
 def test_every_pod_is_restricted(tool_env: dict[str, str], values_file: Path | None) -> None:
     docs = helm_template(tool_env, *values_args(values_file))
     specs = pod_specs(docs)
@@ -223,7 +225,8 @@ def test_pods_get_every_setting(tool_env: dict[str, str]) -> None:
     for name, dep in docs["Deployment"].items():
         container = dep["spec"]["template"]["spec"]["containers"][0]
         assert container["envFrom"] == [{"configMapRef": {"name": "tt-tinytrail-config"}}], name
-        secret_env = {e["name"] for e in container["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+        secret_env = {e["name"] for e in container["env"]
+                      if "secretKeyRef" in e.get("valueFrom", {})}
         # Only the API handles API keys, so only it holds the key that encrypts them.
         expected = {"TINYTRAIL_DATABASE_URL", "TINYTRAIL_REDIS_URL"}
         if name == "tt-tinytrail-api":
