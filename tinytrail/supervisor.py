@@ -65,6 +65,7 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
     # The router on loopback is our proxy: trust it for X-Forwarded-For.
     env.setdefault("TINYTRAIL_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
     cport, aport = env["TINYTRAIL_COLLECTOR_PORT"], env["TINYTRAIL_API_PORT"]
+    local_dir = env.get("TINYTRAIL_LOCAL_DIR") or os.path.join(os.getcwd(), ".local")
     children: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
@@ -82,7 +83,11 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
             wenv = dict(env)
             base = int(env.get("TINYTRAIL_WORKER_METRICS_PORT", "8003"))
             wenv["TINYTRAIL_WORKER_METRICS_PORT"] = str(base + 10 * i)
-            wenv.setdefault("TINYTRAIL_WORKER_WEB_PORT", str(8100 + i))
+            # Each worker keeps its Faust state and heartbeat in a folder of its own.
+            wdir = os.path.join(local_dir, f"worker-{i}")
+            os.makedirs(wdir, exist_ok=True)
+            wenv.setdefault("TINYTRAIL_WORKER_DATA_DIR", os.path.join(wdir, "data"))
+            wenv.setdefault("TINYTRAIL_WORKER_HEARTBEAT_FILE", os.path.join(wdir, "heartbeat"))
             children[f"worker-{i}"] = _spawn(f"worker-{i}", ["worker"], wenv)
         children["router"] = _spawn(
             "router",
