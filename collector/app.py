@@ -33,6 +33,7 @@ from collector.handlers import (
 from collector.publisher import Publisher, make_producer
 from collector.ratelimit import CoalescingLimiter
 from collector.salt import DailySalt
+from collector.server import ReapingHTTPServer
 from collector.settings import CollectorSettings
 from collector.websites import WebsiteCache
 from tinytrail.db import db_alive, make_pool, open_pool
@@ -48,11 +49,9 @@ log = logging.getLogger("collector")
 # Server-wide body limit, for routes other than collect (which streams its body and
 # answers 413 in the envelope itself, see handlers.DRAIN_LIMIT).
 SERVER_MAX_BODY = 1_048_576
-# Keep-alive connections idle longer than this are closed (also the limit for a request's
-# headers to arrive); a body must arrive within BODY_TIMEOUT. Both stop slow clients from
-# holding connections; a tracker sends ~0.5 KB at once.
-IDLE_CONNECTION_TIMEOUT = 75.0
-BODY_TIMEOUT = 15.0
+# A connection whose current request began longer ago than this is closed (idle
+# keep-alive, or a client trickling headers or body): see collector/server.py.
+CONNECTION_TIMEOUT = 75.0
 
 
 @dataclass
@@ -195,9 +194,8 @@ class RunningCollector:
         deps = await start_deps(settings)
         try:
             app = make_app(settings, deps)
-            server = tornado.httpserver.HTTPServer(
-                app, max_body_size=SERVER_MAX_BODY, body_timeout=BODY_TIMEOUT,
-                idle_connection_timeout=IDLE_CONNECTION_TIMEOUT)
+            server = ReapingHTTPServer(app, max_body_size=SERVER_MAX_BODY,
+                                       reap_after=CONNECTION_TIMEOUT)
             sockets = tornado.netutil.bind_sockets(
                 settings.collector_port if port is None else port,
                 address=host or settings.collector_host, reuse_port=False)
