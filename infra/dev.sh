@@ -26,5 +26,11 @@ secret_file=${TINYTRAIL_LOCAL_DIR:-$ROOT/.local}/secret_key
 [ -s "$secret_file" ] || python3 -c "import secrets; print(secrets.token_urlsafe(48))" >"$secret_file"
 export TINYTRAIL_SECRET_KEY=${TINYTRAIL_SECRET_KEY:-$(cat "$secret_file")}
 
+# Everything another terminal needs to talk to this local install (create-admin, aggregate).
+envfile=${TINYTRAIL_LOCAL_DIR:-$ROOT/.local}/env.sh
+{ infra/services.sh env; echo "export TINYTRAIL_SECRET_KEY='$TINYTRAIL_SECRET_KEY'"; } >"$envfile"
+chmod 600 "$envfile"
+echo "[dev] in another terminal: source $envfile && tinytrail create-admin --account-name 'My company'"
+
 python3 -m tinytrail.cli migrate || exit 1
 python3 -m tinytrail.cli run
