@@ -1,8 +1,11 @@
 """Stream benchmark: raw topic -> aggregates committed in Postgres, for one worker process,
-beside a bare aiokafka consumer that only decodes the same topic. Prints both rates and,
-last, the ratio worker/bare.
+beside a bare aiokafka consumer that only decodes the same topic. Prints both rates, the
+worker's time per batch phase (from the phase totals it logs at shutdown) and, last, the
+ratio worker/bare.
 
     python bench/stream.py --events 100000 --partitions 4 --sites 20
+
+Bounded: the worker gets at most 600 s; all traffic is to the local services.
 
 Uses the services in TINYTRAIL_* (defaults: the local ones), a fresh topic prefix, and
 deletes its websites (and so their events and aggregates) at the end unless --keep.
@@ -21,6 +24,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import orjson  # noqa: E402
 import psycopg  # noqa: E402
 from aiokafka import AIOKafkaConsumer  # noqa: E402
 
@@ -52,9 +56,40 @@ async def bare_consumer(settings: CoreSettings, n: int) -> float:
         await cons.stop()
 
 
-def worker_rate(settings: CoreSettings, n: int, tmp: str) -> float:
-    proc = start_worker(settings, tmp, "bench", {"TINYTRAIL_BATCH_SIZE": "5000",
-                                                 "TINYTRAIL_BATCH_WINDOW": "1.0"})
+def phase_totals(log_path: str) -> tuple[int, dict[str, float]]:
+    """(batches, {phase: seconds}) from the worker's "worker phase totals" log line."""
+    with open(log_path, "rb") as f:
+        for line in f:
+            try:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(rec, dict) and rec.get("msg") == "worker phase totals":
+                return int(rec["batches"]), dict(rec["phases"])
+    return 0, {}
+
+
+def print_phases(batches: int, phases: dict[str, float], n: int, wall: float) -> None:
+    if not phases:
+        print("phase breakdown: not found in the worker log")
+        return
+    print(f"worker phases over {batches} batches ({n / max(batches, 1):,.0f} events/batch),"
+          f" {wall:.1f} s wall:")
+    other = max(wall - sum(phases.values()), 0.0)
+    for name, sec in [*sorted(phases.items(), key=lambda kv: -kv[1]),
+                      ("other (Faust, fetch, idle)", other)]:
+        print(f"  {name:<28} {sec:7.2f} s {100 * sec / wall:5.1f}%  {1e6 * sec / n:7.1f} us/event")
+
+
+def worker_rate(
+    settings: CoreSettings, n: int, tmp: str, batch_size: int, window: float
+) -> tuple[float, float]:
+    """(events/s from the first committed batch to the last, wall seconds from start)."""
+    proc = start_worker(settings, tmp, "bench", {
+        "TINYTRAIL_BATCH_SIZE": str(batch_size), "TINYTRAIL_BATCH_WINDOW": str(window),
+        "TINYTRAIL_LOG_LEVEL": "INFO", "TINYTRAIL_LOG_FORMAT": "json",
+    })
+    started = time.perf_counter()
     try:
         deadline = time.monotonic() + 600
         while applied_messages(settings) == 0:
@@ -64,7 +99,8 @@ def worker_rate(settings: CoreSettings, n: int, tmp: str) -> float:
         while (done := applied_messages(settings)) < n:
             assert proc.poll() is None and time.monotonic() < deadline, "worker stopped"
             time.sleep(0.05)
-        return (done - base) / (time.perf_counter() - t0)
+        end = time.perf_counter()
+        return (done - base) / (end - t0), end - started
     finally:
         stop(proc)
 
@@ -75,6 +111,8 @@ async def main() -> int:
     ap.add_argument("--partitions", type=int, default=4, help="raw topic partitions")
     ap.add_argument("--sites", type=int, default=20, help="websites")
     ap.add_argument("--visitors", type=int, default=5000, help="visitors per site")
+    ap.add_argument("--batch-size", type=int, default=10_000, help="worker batch size")
+    ap.add_argument("--batch-window", type=float, default=1.0, help="worker batch window (s)")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     args = ap.parse_args()
     settings = CoreSettings(topic_prefix=f"bench-{uuid.uuid4().hex[:8]}",
@@ -91,8 +129,11 @@ async def main() -> int:
         bare = await bare_consumer(settings, args.events)
         print(f"bare aiokafka consumer (decode only): {bare:,.0f} events/s", flush=True)
         with tempfile.TemporaryDirectory() as tmp:
-            worker = worker_rate(settings, args.events, tmp)
+            worker, wall = worker_rate(settings, args.events, tmp, args.batch_size,
+                                       args.batch_window)
+            batches, phases = phase_totals(f"{tmp}/bench.log")
         print(f"worker (raw topic -> aggregates committed in Postgres): {worker:,.0f} events/s")
+        print_phases(batches, phases, args.events, wall)
         print(f"ratio worker/bare: {worker / bare:.3f}")
     finally:
         if not args.keep:

@@ -26,6 +26,7 @@ each of its figures lands in exactly one aggregate row set.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 
@@ -69,6 +70,13 @@ class Deltas(dict[AggKey, list[int]]):
         for i, v in enumerate(values):
             if v:
                 row[i] += sign * v
+
+    def row(self, key: AggKey) -> list[int]:
+        """The counter row of `key`, created (all zeros) when missing."""
+        r = self.get(key)
+        if r is None:
+            r = self[key] = [0] * N_COUNTERS
+        return r
 
     def nonzero(self) -> dict[AggKey, list[int]]:
         return {k: v for k, v in self.items() if any(v)}
@@ -114,7 +122,7 @@ class Session:
         return (self.website_id, self.visitor_id, self.day, self.is_bot, self.kpart)
 
     def copy(self) -> Session:
-        c = Session(**{f: getattr(self, f) for f in self.__slots__})  # type: ignore[attr-defined]
+        c = copy.copy(self)
         c.seen_pages = set(self.seen_pages)
         c.seen_groups = set(self.seen_groups)
         return c
@@ -163,82 +171,93 @@ def joins(s: Session | None, ev: Enriched) -> bool:
 
 def apply_event(s: Session, ev: Enriched, acc: Deltas) -> None:
     """Add `ev` to `s` and its per-event counts to `acc`. Order of events does not matter."""
-    base: AggKey = (s.website_id, s.day, s.is_bot, s.kpart, "", "", "")
     w, d, b, k = s.website_id, s.day, s.is_bot, s.kpart
+    row = acc.row  # hot path: one dict lookup per aggregate key, no per-counter calls
+    site = row((w, d, b, k, "", "", ""))
     s.events += 1
-    acc.add(base, EVENTS)
-    acc.add((w, d, b, k, "event_type", ev.event_type, ""), EVENTS)
-    if ev.event_type == "custom" and ev.name:
-        acc.add((w, d, b, k, "custom_event", ev.name, ""), EVENTS)
-    if ev.event_type in ENGAGING:
+    site[EVENTS] += 1
+    etype = ev.event_type
+    row((w, d, b, k, "event_type", etype, ""))[EVENTS] += 1
+    if etype == "custom" and ev.name:
+        row((w, d, b, k, "custom_event", ev.name, ""))[EVENTS] += 1
+    if etype in ENGAGING:
         s.engaged = True
-    key = (ev.received_at_ms, ev.event_id)
-    if key < (s.first_ms, s.first_eid):
+    ms, eid = ev.received_at_ms, ev.event_id
+    if ms < s.first_ms or (ms == s.first_ms and eid < s.first_eid):
         s._take_dims(ev)
-    if ev.received_at_ms > s.last_ms:
-        s.last_ms = ev.received_at_ms
-    if ev.event_type != "page_view":
+    if ms > s.last_ms:
+        s.last_ms = ms
+    if etype != "page_view":
         return
+    path = ev.path
     grp = ev.content_group or ""
     s.pageviews += 1
-    acc.add(base, PAGEVIEWS)
-    page: AggKey = (w, d, b, k, "page", ev.path, grp)
-    acc.add(page, PAGEVIEWS)
-    if (ev.path, grp) not in s.seen_pages:
-        s.seen_pages.add((ev.path, grp))
-        acc.add(page, UNIQUE)
+    site[PAGEVIEWS] += 1
+    page = row((w, d, b, k, "page", path, grp))
+    page[PAGEVIEWS] += 1
+    pg = (path, grp)
+    if pg not in s.seen_pages:
+        s.seen_pages.add(pg)
+        page[UNIQUE] += 1
     if grp:
-        cg: AggKey = (w, d, b, k, "content_group", grp, "")
-        acc.add(cg, PAGEVIEWS)
+        cg = row((w, d, b, k, "content_group", grp, ""))
+        cg[PAGEVIEWS] += 1
         if grp not in s.seen_groups:
             s.seen_groups.add(grp)
-            acc.add(cg, UNIQUE)
+            cg[UNIQUE] += 1
+    key = (ms, eid)
     if s.landing_ms is None or key < (s.landing_ms, s.landing_eid or ""):
-        s.landing_ms, s.landing_eid, s.landing_path, s.landing_group = (*key, ev.path, grp)
+        s.landing_ms, s.landing_eid, s.landing_path, s.landing_group = ms, eid, path, grp
     if s.exit_ms is None or key > (s.exit_ms, s.exit_eid or ""):
-        s.exit_ms, s.exit_eid, s.exit_path, s.exit_group = (*key, ev.path, grp)
+        s.exit_ms, s.exit_eid, s.exit_path, s.exit_group = ms, eid, path, grp
+
+
+def add_contribution(acc: Deltas, s: Session, sign: int = 1) -> None:
+    """acc += sign * (the session-level figures `s` adds to the aggregates; module doc).
+
+    Written against `Deltas.row` directly (no intermediate Deltas): the stream calls
+    it twice per touched session and batch, the rebuild once per session."""
+    row = acc.row
+    w, d, b, k = s.website_id, s.day, s.is_bot, s.kpart
+    base = row((w, d, b, k, "", "", ""))
+    if s.first_of_day:
+        base[VISITORS] += sign
+    if s.pageviews < 1:
+        return  # not a visit: no visit-level figures
+    bounce = sign if s.pageviews == 1 and not s.engaged else 0
+    # Whole seconds, floored: 61,999 ms -> 61 s. Bounces count as 0.
+    dur = 0 if bounce else sign * ((s.last_ms - s.first_ms) // 1000)
+    for r in (base, row((w, d, b, k, "channel", s.channel, ""))):
+        r[VISITS] += sign
+        r[BOUNCES] += bounce
+        r[DURATION] += dur
+    if s.referrer_domain:
+        row((w, d, b, k, "referrer", s.referrer_domain, ""))[VISITS] += sign
+    if s.utm_source or s.utm_medium or s.utm_campaign:
+        triple = "\x1f".join(v or "" for v in (s.utm_source, s.utm_medium, s.utm_campaign))
+        row((w, d, b, k, "utm", triple, ""))[VISITS] += sign
+    row((w, d, b, k, "device", s.device_type, ""))[VISITS] += sign
+    row((w, d, b, k, "browser", s.browser_family, ""))[VISITS] += sign
+    row((w, d, b, k, "os", s.os_family, ""))[VISITS] += sign
+    row((w, d, b, k, "screen", s.screen_bucket, ""))[VISITS] += sign
+    landing = row((w, d, b, k, "page", s.landing_path or "", s.landing_group or ""))
+    landing[ENTRIES] += sign
+    landing[BOUNCES] += bounce
+    landing[DURATION] += dur
+    row((w, d, b, k, "page", s.exit_path or "", s.exit_group or ""))[EXITS] += sign
+    if s.landing_group:
+        row((w, d, b, k, "content_group", s.landing_group, ""))[ENTRIES] += sign
 
 
 def contribution(s: Session) -> Deltas:
     """The session-level figures one session adds to the aggregates (see module doc)."""
     out = Deltas()
-    w, d, b, k = s.website_id, s.day, s.is_bot, s.kpart
-    base: AggKey = (w, d, b, k, "", "", "")
-    if s.first_of_day:
-        out.add(base, VISITORS)
-    if s.pageviews < 1:
-        return out  # not a visit: no visit-level figures
-    bounce = 1 if s.pageviews == 1 and not s.engaged else 0
-    # Whole seconds, floored: 61,999 ms -> 61 s. Bounces count as 0.
-    dur = 0 if bounce else (s.last_ms - s.first_ms) // 1000
-    for key in (base, (w, d, b, k, "channel", s.channel, "")):
-        out.add(key, VISITS)
-        out.add(key, BOUNCES, bounce)
-        out.add(key, DURATION, dur)
-    if s.referrer_domain:
-        out.add((w, d, b, k, "referrer", s.referrer_domain, ""), VISITS)
-    if s.utm_source or s.utm_medium or s.utm_campaign:
-        triple = "\x1f".join(v or "" for v in (s.utm_source, s.utm_medium, s.utm_campaign))
-        out.add((w, d, b, k, "utm", triple, ""), VISITS)
-    for dim, value in (
-        ("device", s.device_type), ("browser", s.browser_family),
-        ("os", s.os_family), ("screen", s.screen_bucket),
-    ):
-        out.add((w, d, b, k, dim, value, ""), VISITS)
-    landing: AggKey = (w, d, b, k, "page", s.landing_path or "", s.landing_group or "")
-    out.add(landing, ENTRIES)
-    out.add(landing, BOUNCES, bounce)
-    out.add(landing, DURATION, dur)
-    out.add((w, d, b, k, "page", s.exit_path or "", s.exit_group or ""), EXITS)
-    if s.landing_group:
-        out.add((w, d, b, k, "content_group", s.landing_group, ""), ENTRIES)
+    add_contribution(out, s)
     return out
 
 
 def add_change(acc: Deltas, before: Session | None, after: Session) -> None:
     """acc += contribution(after) - contribution(before)."""
     if before is not None:
-        for key, row in contribution(before).items():
-            acc.add_row(key, row, -1)
-    for key, row in contribution(after).items():
-        acc.add_row(key, row, 1)
+        add_contribution(acc, before, -1)
+    add_contribution(acc, after, 1)

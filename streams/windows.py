@@ -10,6 +10,13 @@ expire 35 minutes after they close (`expire`, on a timer).
 Only events that the Postgres batch really stored (new, non-bot, non-excluded)
 are counted, after COMMIT; a crash between COMMIT and the table write can
 leave a realtime window short by that batch, never double.
+
+Cost: every table write is one changelog message, so a batch writes each window
+key ONCE with the batch's combined counts, and events whose window has already
+expired (a backlog, a replay after an outage: older than `EXPIRE_MINUTES`) are
+left out of the table and the mirror; nobody can read them any more. Worked
+example: now = 10:40, an event stamped 10:04 (window 10:04 < 10:40 - 35 min)
+is skipped; one stamped 10:05 is counted.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from typing import Any
 import faust
 
 from streams.models import Enriched
-from tinytrail.realtime import MINUTE_MS, SEP
+from tinytrail.realtime import MINUTE_MS, SEP, WINDOW_MS
 
 EXPIRE_MINUTES = 35
 
@@ -55,12 +62,24 @@ Mirror = tuple[
 ]
 
 
-def mirror_payload(events: list[Enriched], table: Any) -> Mirror:
+def live_window(now_ms: int) -> tuple[int, int]:
+    """(oldest minute still kept, oldest event time the Redis sets still keep)."""
+    return now_ms // MINUTE_MS - EXPIRE_MINUTES, now_ms - WINDOW_MS - MINUTE_MS
+
+
+def mirror_payload(events: list[Enriched], table: Any, now_ms: int | None = None) -> Mirror:
     """Add `events` to `table` (combined per key: one write per key) and build the Redis
-    mirror: visitors / pages by last time, and absolute window counts."""
+    mirror: visitors / pages by last time, and absolute window counts. Events whose
+    window has expired (see module doc) are skipped."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    oldest_minute, floor = live_window(now_ms)
+    oldest_ms = oldest_minute * MINUTE_MS
+    events = [e for e in events if e.received_at_ms >= oldest_ms]
     visitors: dict[str, dict[str, int]] = defaultdict(dict)
     pages: dict[str, dict[str, int]] = defaultdict(dict)
     for e in events:
+        if e.received_at_ms <= floor:
+            continue  # the Redis sets drop it at once (ZREMRANGEBYSCORE): do not send it
         v = visitors[e.website_id]
         if v.get(e.visitor_id, 0) < e.received_at_ms:
             v[e.visitor_id] = e.received_at_ms
