@@ -61,17 +61,25 @@ def stop(proc: subprocess.Popen[bytes], hard: bool = False) -> None:
             proc.wait(timeout=10)
 
 
-async def produce(bootstrap: str, topic: str, items: list[RawEvent | tuple[bytes, bytes]]) -> None:
-    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+async def produce(
+    bootstrap: str, topic: str, items: list[RawEvent | tuple[bytes, bytes]]
+) -> list[tuple[int, int]]:
+    """Send `items` in order; returns each one's (partition, offset).
+
+    Idempotent producer: a retried send must not write a message twice, or a test
+    counting stored events could not tell a worker bug from a producer retry."""
+    prod = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5,
+                            enable_idempotence=True)
     await prod.start()
     try:
         futs = []
         for it in items:
             key, value = (it.key, it.to_bytes()) if isinstance(it, RawEvent) else it
             futs.append(await prod.send(topic, value=value, key=key))
-        await asyncio.gather(*futs)
+        metas = await asyncio.gather(*futs)
     finally:
         await prod.stop()
+    return [(m.partition, m.offset) for m in metas]
 
 
 def applied_messages(settings: CoreSettings) -> int:
@@ -82,6 +90,16 @@ def applied_messages(settings: CoreSettings) -> int:
             (f"{settings.topic_prefix}-worker",),
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def log_tail(tmp: str, name: str, lines: int = 40) -> str:
+    """The last lines of a worker's log, for failure messages."""
+    try:
+        with open(f"{tmp}/{name}.log", "rb") as fh:
+            text = fh.read().decode(errors="replace")
+    except OSError as exc:
+        return f"({name}.log unreadable: {exc})"
+    return f"--- {name}.log (last {lines} lines) ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
 def wait_until(pred: Any, timeout: float, procs: list[subprocess.Popen[bytes]] = ()) -> None:  # type: ignore[assignment]

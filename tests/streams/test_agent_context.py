@@ -1,0 +1,121 @@
+"""The worker's Faust agent under `agent.test_context()`: no broker, real Postgres.
+
+`build_app` gives the real app (store `memory://`) and its one agent; the test
+context feeds it through an in-memory channel instead of Kafka (the network guard
+of tests/conftest.py refuses the Kafka port, as this test is not marked `kafka`).
+The agent's batch body is the production `Runtime.handle`: decode, enrichment,
+and the Postgres sink, on the session's real database. Only the dead-letter
+producer is replaced, by a list (the DLQ topic needs a broker); that the DLQ
+reaches Kafka is tested in test_worker_kafka.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import random
+import uuid
+from typing import Any
+
+import psycopg
+import pytest
+
+from streams.app import build_app
+from streams.rebuild import rebuild_days
+from streams.settings import WorkerSettings
+from tests.streams.gen import traffic
+from tests.streams.helpers import make_sites, snapshot
+from tinytrail.settings import CoreSettings
+
+
+def worker_settings(core: CoreSettings, tmp: str, batch: int) -> WorkerSettings:
+    return WorkerSettings(
+        **core.model_dump(exclude={"topic_prefix"}),
+        topic_prefix=f"{core.topic_prefix}-{uuid.uuid4().hex[:6]}",
+        worker_metrics_port=0, worker_data_dir=f"{tmp}/data",
+        worker_heartbeat_file=f"{tmp}/hb", batch_size=batch, batch_window=0.2,
+    )
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_agent_decodes_enriches_stores_and_dead_letters(
+    core_settings: CoreSettings, tmp_path: Any
+) -> None:
+    sites = make_sites(core_settings.database_url, 2)
+    ids = [s for s, _ in sites]
+    now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    raws = traffic(random.Random(5), sites, 120, now_ms - 600_000, 600_000, visitors=20)
+    unknown = dataclasses.replace(raws[0], event_id=str(uuid.uuid4()),
+                                  website_id=str(uuid.uuid4()))
+    # (key, value) per message, in the order the agent sees them (all on partition 0).
+    msgs: list[tuple[bytes | None, bytes]] = [(r.key, r.to_bytes()) for r in raws[:60]]
+    msgs += [(b"k", b"{not json"), (unknown.key, unknown.to_bytes())]
+    msgs += [(r.key, r.to_bytes()) for r in raws[60:]]
+    msgs += [(raws[3].key, raws[3].to_bytes())]  # the same event produced twice
+    settings = worker_settings(core_settings, str(tmp_path), batch=len(msgs))
+    app, rt = build_app(settings)
+    dead: list[Any] = []
+    handled: list[int] = []
+
+    async def send_dead(items: Any) -> None:  # the DLQ producer needs a broker
+        dead.extend(items)
+
+    real_handle = rt.handle
+
+    async def handle(batch: Any) -> int:  # observe each batch the agent hands over
+        n = await real_handle(batch)
+        handled.append(len(batch))
+        return n
+
+    rt.send_dead = send_dead  # type: ignore[method-assign]
+    rt.handle = handle  # type: ignore[method-assign]
+    await rt.start()
+    try:
+        async with app.tt_agent.test_context() as agent:  # type: ignore[attr-defined]
+            for key, value in msgs:
+                await agent.put(value=value, key=key, partition=0, wait=False)
+            for _ in range(200):  # bounded: the batch is full, so it goes at once
+                if sum(handled) >= len(msgs):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await rt.stop()
+    assert sum(handled) == len(msgs)
+    # Garbage -> one dead letter with its partition and offset; unknown site dropped.
+    assert [(d.partition, d.offset, d.value) for d in dead] == [(0, 60, b"{not json")]
+    assert dead[0].error.startswith("decode")
+    with psycopg.connect(core_settings.database_url) as conn:
+        stored = conn.execute(
+            "SELECT event_id::text, session_id::text, kafka_partition, kafka_offset FROM events"
+            " WHERE website_id::text = ANY(%s)", (ids,),
+        ).fetchall()
+        next_offset = conn.execute(
+            "SELECT next_offset FROM stream_offsets WHERE consumer_group = %s",
+            (str(app.conf.id),),
+        ).fetchone()
+        unknown_rows = conn.execute(
+            "SELECT count(*) FROM events WHERE event_id = %s", (unknown.event_id,)
+        ).fetchone()
+    assert sorted(r[0] for r in stored) == sorted(r.event_id for r in raws)  # once each
+    assert next_offset == (len(msgs),)  # garbage, dropped and duplicate messages included
+    assert unknown_rows == (0,)
+    offsets = {r[0]: r[3] for r in stored}
+    assert offsets[raws[0].event_id] == 0 and offsets[raws[60].event_id] == 62
+    nil = "00000000-0000-0000-0000-000000000000"
+    by_id = {r.event_id: r for r in raws}
+    assert all((s == nil) == by_id[e].is_excluded for e, s, _, _ in stored)
+    # The agent's aggregates equal the rebuild from the stored events.
+    stream = snapshot(core_settings.database_url, ids)
+    assert stream[0] and stream[1]
+    day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date()
+    from tinytrail.db import make_pool, open_pool
+
+    pool = make_pool(core_settings, name="t", max_size=1)
+    await open_pool(pool)
+    try:
+        await rebuild_days(pool, day - dt.timedelta(days=1), day)
+    finally:
+        await pool.close()
+    assert snapshot(core_settings.database_url, ids) == stream
