@@ -266,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     names = ("bare", "collector")
     procs: dict[str, subprocess.Popen[bytes]] = {}
     rates: dict[str, list[float]] = {n: [] for n in names}
+    per_cpu: dict[str, list[float]] = {n: [] for n in names}  # accepted per CPU-second
     statuses: dict[str, dict[int, int]] = {n: {} for n in names}
     try:
         ports = {n: free_port() for n in names}
@@ -287,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 busy = (cpu_seconds(procs[n].pid) - cpu0) / elapsed
                 rate = counts.get(202, 0) / elapsed
                 rates[n].append(rate)
+                per_cpu[n].append(rate / busy if busy > 0 else 0.0)
                 for code, k in counts.items():
                     statuses[n][code] = statuses[n].get(code, 0) + k
                 # CPU share of its core the server used: near 100% means the figure is
@@ -300,7 +302,13 @@ def main(argv: list[str] | None = None) -> int:
 
     for n in names:
         print(f"{n:9s}: median {median(rates[n]):8.0f} accepted/s over {args.rounds} rounds "
-              f"of {args.duration:g}s, statuses {dict(sorted(statuses[n].items()))}")
+              f"of {args.duration:g}s ({median(per_cpu[n]):.0f} per CPU-second of the server), "
+              f"statuses {dict(sorted(statuses[n].items()))}")
+    # The CPU-normalised ratio compares what one request costs each server on its core,
+    # whatever share of the core the machine left it; the last line is the plain one.
+    if median(per_cpu["bare"]) > 0:
+        print(f"ratio per CPU-second: "
+              f"{median(per_cpu['collector']) / median(per_cpu['bare']):.2f}")
     print(f"ratio: {median(rates['collector']) / median(rates['bare']):.2f}")
     return 0
 

@@ -27,6 +27,9 @@ class ReapingHTTPServer(tornado.httpserver.HTTPServer):
     def initialize(self, *args: typing.Any, reap_after: float = 75.0,
                    sweep_seconds: float = 5.0, **kwargs: typing.Any) -> None:
         super().initialize(*args, **kwargs)
+        # Tornado turns "no idle timeout" into 3,600 s and so arms the header timer anyway.
+        self.conn_params.header_timeout = None
+        self.conn_params.body_timeout = None
         self.reap_after = reap_after
         self._clock = tornado.ioloop.IOLoop.current().time
         self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, sweep_seconds * 1000)
