@@ -63,9 +63,13 @@ def enrich_batch(
     events: Sequence[Enriched], websites: Callable[[str], WebsiteInfo | None]
 ) -> tuple[list[Enriched], list[tuple[Enriched, Drop]]]:
     """Run the pipeline step by step over a batch, timing each step once per batch."""
-    live: list[tuple[Enriched, EnrichContext]] = [
-        (ev, EnrichContext(websites(ev.website_id))) for ev in events
-    ]
+    contexts: dict[str, EnrichContext] = {}  # one per website and batch, not per event
+    live: list[tuple[Enriched, EnrichContext]] = []
+    for ev in events:
+        ctx = contexts.get(ev.website_id)
+        if ctx is None:
+            ctx = contexts[ev.website_id] = EnrichContext(websites(ev.website_id))
+        live.append((ev, ctx))
     dropped: list[tuple[Enriched, Drop]] = []
     for name, step in PIPELINE:
         t0 = time.perf_counter()

@@ -1,4 +1,6 @@
-"""Content group: the first of the website's glob patterns that matches the path; else None."""
+"""Content group: the first of the website's glob patterns that matches the path; else None.
+
+The match is cached per website settings object and path (`WebsiteInfo.group_of`)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,5 @@ if TYPE_CHECKING:
 
 
 def step(ev: Enriched, ctx: EnrichContext) -> Enriched:
-    ev.content_group = None
-    if ctx.website is not None:
-        for name, rx in ctx.website.content_groups:
-            if rx.fullmatch(ev.path):
-                ev.content_group = name
-                break
+    ev.content_group = ctx.website.group_of(ev.path) if ctx.website is not None else None
     return ev

@@ -60,10 +60,11 @@ def referrer_host(referrer: str | None) -> str | None:
     return host.rstrip(".").lower() or None
 
 
+@lru_cache(maxsize=65536)
 def classify(
     referrer: str | None, utm_medium: str | None, own_domain: str
 ) -> tuple[str, str | None]:
-    """(channel, referrer_domain) for one event."""
+    """(channel, referrer_domain) for one event (cached: referrers repeat a lot)."""
     host = referrer_host(referrer)
     domain = host.removeprefix("www.") if host else None
     if domain and own_domain and (domain == own_domain or domain.endswith("." + own_domain)):

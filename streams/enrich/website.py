@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from streams.models import Drop, Enriched
 
 if TYPE_CHECKING:
     from streams.enrich import EnrichContext
+
+
+GROUP_CACHE_SIZE = 4096  # distinct paths remembered per website
 
 
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
@@ -30,6 +33,25 @@ class WebsiteInfo:
     id: str
     domain: str  # lower case, without a leading "www."
     content_groups: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    # path -> group, filled lazily; a settings change builds a new WebsiteInfo (refresh)
+    _groups: dict[str, str | None] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def group_of(self, path: str) -> str | None:
+        """The first content group whose glob matches `path` (cached, bounded)."""
+        cache = self._groups
+        if path in cache:
+            return cache[path]
+        found = None
+        for name, rx in self.content_groups:
+            if rx.fullmatch(path):
+                found = name
+                break
+        if len(cache) >= GROUP_CACHE_SIZE:
+            cache.clear()
+        cache[path] = found
+        return found
 
     @classmethod
     def from_row(cls, id_: str, domain: str, groups: list[dict[str, Any]] | None) -> WebsiteInfo:
