@@ -1,7 +1,10 @@
 """Retention: drop daily event partitions older than `retention_days`, create days ahead.
 
 Aggregates are kept for ever; sessions of dropped days go too (they are only
-needed while a day can still receive events).
+needed while a day can still receive events). The same timer then compacts the
+aggregates of closed days (`streams/compaction.py`: days before yesterday, UTC,
+collapsed across partitions; idempotent, so running it hourly costs one indexed
+look-up when there is nothing to do).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import re
 
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
+
+from streams.compaction import compact_old_days
 
 log = logging.getLogger("tinytrail.streams.retention")
 _PART_RE = re.compile(r"^events_(\d{8})$")
@@ -46,4 +51,5 @@ async def run_retention(
         await conn.execute("DELETE FROM sessions WHERE day < %s", (oldest_kept,))
     if dropped:
         log.info("retention dropped %d event partitions", len(dropped), extra={"dropped": dropped})
+    await compact_old_days(pool, today)
     return sorted(dropped)
