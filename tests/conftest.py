@@ -16,6 +16,7 @@ so that concurrent runs on one machine do not see each other's data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import time
@@ -210,10 +211,8 @@ def core_settings(request: pytest.FixtureRequest, topic_prefix: str) -> CoreSett
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     for c in _containers:
-        try:
+        with contextlib.suppress(Exception):
             c.stop()
-        except Exception:
-            pass
 
 
 # --- Tier guard -----------------------------------------------------------------

@@ -12,14 +12,20 @@ from psycopg_pool import AsyncConnectionPool
 from tinytrail.settings import CoreSettings
 
 
-def make_pool(settings: CoreSettings, *, name: str, max_size: int | None = None) -> AsyncConnectionPool:
+def make_pool(
+    settings: CoreSettings, *, name: str, max_size: int | None = None
+) -> AsyncConnectionPool:
     return AsyncConnectionPool(
         settings.database_url,
         min_size=settings.db_pool_min,
         max_size=max_size or settings.db_pool_max,
         open=False,
         name=name,
-        kwargs={"autocommit": True, "row_factory": dict_row, "application_name": f"tinytrail-{name}"},
+        kwargs={
+            "autocommit": True,
+            "row_factory": dict_row,
+            "application_name": f"tinytrail-{name}",
+        },
         timeout=settings.db_connect_timeout,
     )
 

@@ -9,6 +9,7 @@ collector must trust 127.0.0.1 as a proxy (`run` sets that).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import tornado.httpclient
@@ -17,8 +18,16 @@ import tornado.web
 log = logging.getLogger("tinytrail.router")
 
 COLLECTOR_PREFIXES = ("/api/v1/collect", "/js/")
-_HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host",
-                "proxy-connection", "content-length"}
+_HOP_HEADERS = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "upgrade",
+    "host",
+    "proxy-connection",
+    "content-length",
+}
 
 
 def upstream_for(path: str, collector: str, api: str) -> str:
@@ -28,7 +37,9 @@ def upstream_for(path: str, collector: str, api: str) -> str:
 class ProxyHandler(tornado.web.RequestHandler):
     SUPPORTED_METHODS = ("GET", "POST", "PATCH", "DELETE", "OPTIONS", "HEAD", "PUT")
 
-    def initialize(self, collector: str, api: str, client: tornado.httpclient.AsyncHTTPClient) -> None:
+    def initialize(
+        self, collector: str, api: str, client: tornado.httpclient.AsyncHTTPClient
+    ) -> None:
         self.collector, self.api, self.client = collector, api, client
 
     async def _forward(self) -> None:
@@ -42,8 +53,13 @@ class ProxyHandler(tornado.web.RequestHandler):
             body = b""
         try:
             resp = await self.client.fetch(
-                base + req.uri, method=req.method, headers=headers, body=body,
-                raise_error=False, follow_redirects=False, request_timeout=30,
+                base + req.uri,
+                method=req.method,
+                headers=headers,
+                body=body,
+                raise_error=False,
+                follow_redirects=False,
+                request_timeout=30,
                 allow_nonstandard_methods=True,
             )
         except Exception as exc:  # upstream down: a clear 502
@@ -75,8 +91,6 @@ def main(port: int, collector: str, api: str) -> int:
         log.info("router on http://localhost:%s", port)
         await asyncio.Event().wait()
 
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve())
-    except KeyboardInterrupt:
-        pass
     return 0

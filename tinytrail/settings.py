@@ -58,7 +58,9 @@ class SecretSettings(CoreSettings):
     secret_key: str = Field(min_length=32, description="server secret; encrypts API keys")
 
 
-def parse_cidrs(value: str | list[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+def parse_cidrs(
+    value: str | list[str],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
     """'10.0.0.0/8, 127.0.0.1' -> networks; raises ValueError naming the bad entry."""
     items = value.split(",") if isinstance(value, str) else value
     nets = []

@@ -8,6 +8,7 @@ Ctrl-C or SIGTERM stops every child: SIGTERM, then SIGKILL after a grace period.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -41,20 +42,16 @@ def _wait_http(url: str, timeout: float) -> bool:
 def stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
     for proc in children.values():
         if proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
     deadline = time.monotonic() + GRACE_SECONDS
     for name, proc in children.items():
         try:
             proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             print(f"[run] {name} did not stop in {GRACE_SECONDS:.0f}s; killing", flush=True)
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             proc.wait()
 
 
@@ -91,8 +88,15 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
             children[f"worker-{i}"] = _spawn(f"worker-{i}", ["worker"], wenv)
         children["router"] = _spawn(
             "router",
-            ["router", "--port", str(port), "--collector", f"http://127.0.0.1:{cport}",
-             "--api", f"http://127.0.0.1:{aport}"],
+            [
+                "router",
+                "--port",
+                str(port),
+                "--collector",
+                f"http://127.0.0.1:{cport}",
+                "--api",
+                f"http://127.0.0.1:{aport}",
+            ],
             env,
         )
         ok = all(_wait_http(f"http://127.0.0.1:{p}/health", 60) for p in (cport, aport, port))
@@ -100,10 +104,10 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
             print(
                 "\nTinyTrail is running:\n"
                 f"  everything (contract base URL)  http://localhost:{port}\n"
-                f"  collector                       http://localhost:{cport}  (/api/v1/collect, /js/tracker.js)\n"
-                f"  API                             http://localhost:{aport}  (/api/v1/..., /health)\n"
-                f"  health                          curl http://localhost:{port}/health\n"
-                "  first admin key                 tinytrail create-admin --account-name 'My company'\n"
+                f"  collector  http://localhost:{cport}  (/api/v1/collect, /js/tracker.js)\n"
+                f"  API        http://localhost:{aport}  (/api/v1/..., /health)\n"
+                f"  health     curl http://localhost:{port}/health\n"
+                "  first admin key: tinytrail create-admin --account-name 'My company'\n"
                 "Press Ctrl-C to stop.\n",
                 flush=True,
             )

@@ -7,6 +7,7 @@ share one broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -60,7 +61,7 @@ async def ensure_topics(settings: CoreSettings, *, timeout: float = 60.0) -> lis
             existing = set(await admin.list_topics())
             missing = [t for t in declared_topics(settings) if t.name not in existing]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(
                         [
                             NewTopic(
@@ -72,8 +73,6 @@ async def ensure_topics(settings: CoreSettings, *, timeout: float = 60.0) -> lis
                             for t in missing
                         ]
                     )
-                except TopicAlreadyExistsError:
-                    pass
             return [t.name for t in missing]
         except KafkaError as exc:
             if loop.time() > deadline:

@@ -7,6 +7,7 @@ report, and SIGINT leaves no child process behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -157,10 +158,8 @@ def test_run_serves_the_contract_on_one_base_url_and_stops_cleanly(
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             for pid in children:
-                try:
+                with contextlib.suppress(OSError):
                     os.killpg(pid, signal.SIGKILL)
-                except OSError:
-                    pass
             raise
         finally:
             log.close()
