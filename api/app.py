@@ -95,7 +95,8 @@ async def _serve(settings: ApiSettings, port: int) -> None:
     deps = ApiDeps(settings=settings, pool=pool, redis=redis)
     # xheaders only behind a configured trusted proxy; otherwise X-Forwarded-* is ignored.
     server = tornado.httpserver.HTTPServer(
-        make_app(deps), xheaders=bool(settings.trusted_proxies.strip())
+        make_app(deps), xheaders=bool(settings.trusted_proxies.strip()),
+        idle_connection_timeout=settings.api_idle_timeout, body_timeout=settings.api_body_timeout,
     )
     server.listen(port, settings.api_host)
     log.info("api listening on %s:%d", settings.api_host, port)

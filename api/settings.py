@@ -14,6 +14,10 @@ class ApiSettings(SecretSettings):
     api_port: int = Field(default=8002, ge=1, le=65535)
     api_rate_limit: int = Field(default=60, ge=1, le=1_000_000)  # requests per window per key
     api_rate_window: int = Field(default=60, ge=1, le=86_400)  # seconds
+    # Slow clients: a connection idle (or sending its headers) longer than this, or a
+    # body that takes longer than that to arrive, is closed by Tornado.
+    api_idle_timeout: float = Field(default=75.0, gt=0, le=3600)
+    api_body_timeout: float = Field(default=30.0, gt=0, le=3600)
     # Comma-separated CIDRs of the reverse proxies in front of the API. Empty: the API is
     # reached directly and X-Forwarded-* headers are ignored (Tornado's xheaders stay off).
     trusted_proxies: str = ""

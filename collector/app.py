@@ -49,9 +49,6 @@ log = logging.getLogger("collector")
 # Server-wide body limit, for routes other than collect (which streams its body and
 # answers 413 in the envelope itself, see handlers.DRAIN_LIMIT).
 SERVER_MAX_BODY = 1_048_576
-# A connection whose current request began longer ago than this is closed (idle
-# keep-alive, or a client trickling headers or body): see collector/server.py.
-CONNECTION_TIMEOUT = 75.0
 
 
 @dataclass
@@ -195,7 +192,8 @@ class RunningCollector:
         try:
             app = make_app(settings, deps)
             server = ReapingHTTPServer(app, max_body_size=SERVER_MAX_BODY,
-                                       reap_after=CONNECTION_TIMEOUT)
+                                       reap_after=settings.connection_timeout,
+                                       sweep_seconds=min(5.0, settings.connection_timeout))
             sockets = tornado.netutil.bind_sockets(
                 settings.collector_port if port is None else port,
                 address=host or settings.collector_host, reuse_port=False)

@@ -16,6 +16,9 @@ class CollectorSettings(CoreSettings):
     collect_rate_window: int = Field(default=10, ge=1, le=3600)
     # New, changed or deleted websites must take effect within 5 s (DECISIONS.md).
     website_refresh_seconds: float = Field(default=2.0, gt=0, le=5)
+    # A connection whose current request began longer ago than this is closed (idle
+    # keep-alive, slowloris headers or body); see collector/server.py.
+    connection_timeout: float = Field(default=75.0, gt=0, le=3600)
     max_body_bytes: int = Field(default=32768, ge=1024, le=1_048_576)
     # Kafka producer: acks=all and idempotence are fixed; these tune batching. Linger is
     # how long a new group of events waits for company before it goes to the producer
