@@ -4,6 +4,7 @@ UUID fast path vs `uuid.UUID`, our partitioner vs aiokafka's, the cached salt.""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -146,3 +147,66 @@ async def test_cached_salt_is_todays_and_only_today(redis_url: str) -> None:
         await client.delete("tt:salt:2031-05-04", "tt:salt:2031-05-05")
     finally:
         await client.aclose()
+
+
+class _StuckProducer:
+    """A producer stand-in whose `send_batch` never returns (a broker that is away), for
+    the publisher's own bookkeeping; the real broker is in the service and outage tests."""
+
+    class _Cluster:
+        @staticmethod
+        def partitions_for_topic(topic: str) -> set[int]:
+            return {0, 1}
+
+    class _Client:
+        cluster = None
+
+    class _Batch:
+        def append(self, **kw: object) -> object:
+            return object()
+
+        def close(self) -> None:
+            pass
+
+    def __init__(self) -> None:
+        self.client = self._Client()
+        self.client.cluster = self._Cluster()
+        self.calls = 0
+
+    def create_batch(self) -> object:
+        return self._Batch()
+
+    async def send_batch(self, batch: object, topic: str, *, partition: int) -> object:
+        self.calls += 1
+        await asyncio.Event().wait()  # never: cancelled by Publisher.close()
+
+
+async def test_publisher_answers_503_by_the_deadline_while_kafka_is_stuck() -> None:
+    from collector.publisher import Publisher, Unavailable
+    from collector.settings import CollectorSettings
+
+    settings = CollectorSettings(kafka_send_timeout=0.2, kafka_linger_ms=0, max_in_flight=10)
+    producer = _StuckProducer()
+    pub = Publisher(producer, settings)  # type: ignore[arg-type]
+    try:
+        first = asyncio.ensure_future(pub.publish(b"a", b"1"))  # its group gets stuck
+        await asyncio.sleep(0.05)
+        assert producer.calls == 1
+        # Joins the next (open) group; answered 503 when that group's time is up.
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(pub.publish(b"b", b"2"), 5)
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(first, 5)
+        # The open group's time is up and the flusher is still stuck: a new request must
+        # not join it (it would have no deadline left), but get its own.
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(pub.publish(b"c", b"3"), 5)
+        # Slots: "a" is with the producer (held until it gives up), "b" was never handed
+        # over (freed when "c" came), "c" is in the expired open group (freed by the next).
+        assert pub.in_flight == 2
+        with pytest.raises(Unavailable):
+            await asyncio.wait_for(pub.publish(b"d", b"4"), 5)
+        assert pub.in_flight == 2  # "a" and "d"
+        assert producer.calls == 1  # nothing after the stuck batch reached the producer
+    finally:
+        await pub.close()
