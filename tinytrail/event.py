@@ -12,7 +12,7 @@ visit in order. The raw client IP is never part of the message.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -54,7 +54,7 @@ class RawEvent:
         return f"{self.website_id}:{self.visitor_id}".encode()
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(asdict(self))
+        return orjson.dumps(self)  # orjson serialises dataclasses natively, ~10x asdict
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RawEvent:
