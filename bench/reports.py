@@ -1,12 +1,13 @@
 """Benchmark of the report queries against a plain SQL scan of the raw events.
 
-Loads one website with N events over 90 days into a fresh database (events with
-COPY, aggregates through the workers' own fold `streams.rebuild.rebuild_days`),
-then times every aggregate report and the 3-step funnel for 7d, 30d, 90d and 12m
-beside an equivalent plain scan of `events`, in one run. Prints a table and, last,
-the smallest speed-up ratio (scan p50 / report p50).
+Loads one website with N events over 90 days into a fresh database through
+`streams.bulk.bulk_load` (sessions and aggregates by the workers' own fold, COPY),
+compacts the closed days as the workers' retention timer does
+(`streams.compaction`), then times every aggregate report and the 3-step funnel
+for 7d, 30d, 90d and 12m beside an equivalent plain scan of `events`, in one run.
+Prints a table and, last, the smallest speed-up ratio (scan p50 / report p50).
 
-    python bench/reports.py --events 1500000       # a few minutes on 2 cores
+    python bench/reports.py --events 1000000       # ~6 minutes on 2 shared cores
     python bench/reports.py --help
 
 The database is created on the server of TINYTRAIL_DATABASE_URL (or --server) and
@@ -55,11 +56,6 @@ CHANNELS = [("Direct", None), ("Organic Search", "google.com"), ("Social", "t.co
 DEVICES = [("desktop", "Chrome", "Windows", "1441+"), ("mobile", "Safari", "iOS", "320-375"),
            ("desktop", "Firefox", "Linux", "1025-1440"), ("tablet", "Safari", "iOS", "769-1024")]
 FUNNEL = ["/pricing", "/signup", "signup_complete"]
-COLUMNS = ("event_id", "received_at", "website_id", "visitor_id", "session_id", "event_type",
-           "event_name", "url", "path", "referrer_domain", "referrer_channel", "utm_source",
-           "utm_medium", "utm_campaign", "screen_bucket", "browser_family", "os_family",
-           "device_type", "content_group", "is_bot", "is_excluded", "kafka_partition",
-           "kafka_offset")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,7 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def generate(site: str, events: int, days: int, today: dt.date, seed: int):  # type: ignore[no-untyped-def]
-    """Yield event rows: sessions of 1-9 events, Zipf-ish paths, one UTC day each."""
+    """Yield enriched events day by day: visits of 1-9 events, Zipf-ish paths."""
+    from streams.models import Enriched
+
     rnd = random.Random(seed)
     paths = ["/", "/pricing", "/signup", "/docs"] + [f"/blog/post-{i}" for i in range(200)]
     weights = [1 / (i + 1) for i in range(len(paths))]
@@ -88,20 +86,19 @@ def generate(site: str, events: int, days: int, today: dt.date, seed: int):  # t
     offset = 0
     for d in range(days):
         day = today - dt.timedelta(days=days - 1 - d)
-        base = dt.datetime.combine(day, dt.time(), dt.UTC)
+        base_ms = int(dt.datetime.combine(day, dt.time(), dt.UTC).timestamp() * 1000)
         made = 0
         while made < per_day:
             visitor = hashlib.sha256(f"{seed}:{d}:{made}".encode()).hexdigest()
-            sid = str(uuid.UUID(int=rnd.getrandbits(128), version=4))
             kpart = int(visitor[:4], 16) % 12
             channel, ref = rnd.choice(CHANNELS)
             device, browser, os_, screen = rnd.choice(DEVICES)
             bot = rnd.random() < 0.03
-            t = base + dt.timedelta(seconds=rnd.randint(0, 86_000 - 3000))
+            t = base_ms + rnd.randint(0, 86_000 - 3000) * 1000
             n = min(rnd.choice((1, 1, 2, 3, 4, 5, 6, 9)), per_day - made)
             for _ in range(n):
-                t += dt.timedelta(milliseconds=rnd.randint(1000, 300_000))
-                if t.date() != day:
+                t += rnd.randint(1000, 300_000)
+                if t >= base_ms + 86_400_000:
                     break
                 r = rnd.random()
                 path = rnd.choices(paths, weights)[0]
@@ -112,44 +109,47 @@ def generate(site: str, events: int, days: int, today: dt.date, seed: int):  # t
                     etype = rnd.choice(("scroll_50", "close_tab", "outbound_link"))
                 offset += 1
                 made += 1
-                yield (uuid.uuid4(), t, site, visitor, sid, etype, name,
-                       "https://bench.example" + path, path, ref, channel,
-                       "news" if channel == "Email" else None,
-                       "email" if channel == "Email" else None, None, screen, browser, os_,
-                       device, "Blog" if path.startswith("/blog/") else None, bot, False,
-                       kpart, offset)
+                email = channel == "Email"
+                yield Enriched(
+                    event_id=str(uuid.UUID(int=rnd.getrandbits(128), version=4)),
+                    received_at_ms=t, website_id=site, visitor_id=visitor, event_type=etype,
+                    url="https://bench.example" + path, path=path, referrer=None,
+                    user_agent="", screen_width=None, screen_height=None, name=name,
+                    properties=None, utm_source="news" if email else None,
+                    utm_medium="email" if email else None, utm_campaign=None, is_bot=bot,
+                    is_excluded=False, kafka_partition=kpart, kafka_offset=offset,
+                    browser_family=browser, os_family=os_, device_type=device,
+                    referrer_domain=ref, referrer_channel=channel,
+                    content_group="Blog" if path.startswith("/blog/") else None,
+                    screen_bucket=screen,
+                )
 
 
-def load(dsn: str, events: int, days: int, today: dt.date, seed: int) -> str:
-    with psycopg.connect(dsn, autocommit=True) as conn:
+async def load(settings: CoreSettings, events: int, days: int, today: dt.date,
+               seed: int) -> str:
+    """One website, `events` events over `days` days: bulk load, then compact closed days."""
+    from streams.bulk import bulk_load
+    from streams.compaction import compact_old_days
+
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
         acc = conn.execute("INSERT INTO accounts (name) VALUES ('bench') RETURNING id").fetchone()
         site = str(conn.execute(
             "INSERT INTO websites (account_id, domain) VALUES (%s, 'bench.example') RETURNING id",
             (acc[0],)).fetchone()[0])  # type: ignore[index]
-        conn.execute("SELECT tinytrail_ensure_event_partitions(%s, %s)",
-                     (today - dt.timedelta(days=days - 1), days + 1))
-        t0 = time.perf_counter()
-        cols = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
-        copy = sql.SQL("COPY events ({}) FROM STDIN").format(cols)
-        with conn.cursor() as cur, cur.copy(copy) as cp:
-            for row in generate(site, events, days, today, seed):
-                cp.write_row(row)
-        print(f"loaded {events:,} events in {time.perf_counter() - t0:.0f} s", flush=True)
-    return site
-
-
-async def rebuild(settings: CoreSettings, site: str, first: dt.date, last: dt.date) -> None:
-    from streams.rebuild import rebuild_days
-
-    pool = make_pool(settings, name="bench-rebuild", max_size=2)
+    pool = make_pool(settings, name="bench-load", max_size=2)
     await open_pool(pool)
-    t0 = time.perf_counter()
     try:
-        out = await rebuild_days(pool, first, last, site)
+        stats = await bulk_load(pool, generate(site, events, days, today, seed))
+        print(f"bulk-loaded {stats.events:,} events, {stats.sessions:,} sessions, "
+              f"{stats.rows:,} aggregate rows in {stats.seconds:.0f} s "
+              f"({stats.events_per_second:,.0f} events/s)", flush=True)
+        t0 = time.perf_counter()
+        compacted = await compact_old_days(pool, today)
+        print(f"compacted {len(compacted)} closed days in {time.perf_counter() - t0:.1f} s",
+              flush=True)
     finally:
         await pool.close()
-    print(f"aggregated {out['events']:,} events into {out['rows']:,} rows with "
-          f"streams.rebuild in {time.perf_counter() - t0:.0f} s", flush=True)
+    return site
 
 
 # --- plain scans (the baseline) -------------------------------------------------------
@@ -277,9 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         apply_migrations(dsn)
         settings = CoreSettings(database_url=dsn)
-        site = load(dsn, args.events, args.days, today, args.seed)
-        first = today - dt.timedelta(days=args.days - 1)
-        asyncio.run(rebuild(settings, site, first, today))
+        site = asyncio.run(load(settings, args.events, args.days, today, args.seed))
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("VACUUM ANALYZE events")
             conn.execute("VACUUM ANALYZE agg_site_daily")
