@@ -343,12 +343,21 @@ class Sink:
         t0 = time.perf_counter()
         check = self._check_left > 0
         self._check_left = max(self._check_left - 1, 0)
+        sent = False
+
+        async def send_once(batch: Sequence[DeadLetter]) -> None:
+            # A redone batch (duplicate found) must not dead-letter its garbage twice.
+            nonlocal sent
+            if not sent and send_dead is not None:
+                await send_dead(batch)
+            sent = True
+
         while True:
             try:
                 async with self.pool.connection() as conn:
                     async with conn.transaction():
                         res, touched = await self._apply_tx(
-                            conn, events, watermarks, dead, send_dead, check
+                            conn, events, watermarks, dead, send_once, check
                         )
                         ph.lap("pg_offsets")
                     ph.lap("pg_commit")
