@@ -92,6 +92,32 @@ def applied_messages(settings: CoreSettings) -> int:
     return int(row[0]) if row else 0
 
 
+async def wait_group(bootstrap: str, group: str, members: int, timeout: float = 60) -> None:
+    """Wait until the consumer group is settled with `members` members (0: empty/gone).
+
+    The fault tests produce only once the group is settled, so no rebalance happens
+    while a worker holds fetched-but-unprocessed messages: that case loses events
+    (docs/STREAMS.md "Known bug", tests/streams/repro_offset_gap.py) and would make
+    the tests fail at random instead of deterministically."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        state: Any = None
+        while True:
+            resp = await admin.describe_consumer_groups([group])
+            g = resp[0].groups[0]
+            state = (g[2], len(g[5]))  # (state, members)
+            if state in ((("Stable", members),) if members else (("Empty", 0), ("Dead", 0))):
+                return
+            assert time.monotonic() < deadline, f"group {group} not settled: {state}"
+            await asyncio.sleep(0.3)
+    finally:
+        await admin.close()
+
+
 def log_tail(tmp: str, name: str, lines: int = 40) -> str:
     """The last lines of a worker's log, for failure messages."""
     try:
