@@ -7,7 +7,7 @@ compacts the closed days as the workers' retention timer does
 for 7d, 30d, 90d and 12m beside an equivalent plain scan of `events`, in one run.
 Prints a table and, last, the smallest speed-up ratio (scan p50 / report p50).
 
-    python bench/reports.py --events 1000000       # ~6 minutes on 2 shared cores
+    python bench/reports.py --events 1000000       # ~8 minutes on 2 shared cores
     python bench/reports.py --help
 
 The database is created on the server of TINYTRAIL_DATABASE_URL (or --server) and
