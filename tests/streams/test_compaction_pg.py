@@ -108,8 +108,9 @@ async def test_compaction_keeps_every_report_figure(core_settings: CoreSettings)
         rows0, compacted0, open0 = row_counts(dsn, site)
         assert compacted0 == 0 and open0 == 6
 
-        days = await compact_old_days(pool, today)
-        assert days == [today - dt.timedelta(days=i) for i in range(5, 1, -1)]
+        days = await compact_old_days(pool, today)  # other tests' days may be there too
+        assert {today - dt.timedelta(days=i) for i in range(5, 1, -1)} <= set(days)
+        assert max(days) == today - dt.timedelta(days=2)
         rows1, compacted1, open1 = row_counts(dsn, site)
         assert open1 == 2 and compacted1 > 0 and rows1 < rows0  # today and yesterday open
         after = await all_reports(pool, site, today)
