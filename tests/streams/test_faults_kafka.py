@@ -5,9 +5,9 @@ Deterministic in its set-up: traffic is produced only once the consumer group is
 batches are COMMITTED (stored offsets) and the restart until the dead member has left
 the group, traffic is fixed by a seed, the producer is idempotent (a retried send cannot
 duplicate a message) and every check reads Postgres only after every worker stopped.
-A failure naming lost offset ranges is the worker's known bug (docs/STREAMS.md "Known
-bug", tests/streams/repro_offset_gap.py: a batch that starts above the stored next
-offset moves the fence over a hole), not test noise; it stays visible here on purpose.
+A failure naming lost offset ranges means a batch that started above the stored next
+offset moved the fence over a hole (docs/STREAMS.md): a worker bug, not test noise; it
+stays visible here on purpose.
 On failure the messages say exactly what differs: which (partition, offset) ranges were
 never stored, Postgres' next offsets beside them, the aggregate rows that differ from the
 rebuild, and the tail of every worker's log.

@@ -96,9 +96,9 @@ async def wait_group(bootstrap: str, group: str, members: int, timeout: float = 
     """Wait until the consumer group is settled with `members` members (0: empty/gone).
 
     The fault tests produce only once the group is settled, so no rebalance happens
-    while a worker holds fetched-but-unprocessed messages: that case loses events
-    (docs/STREAMS.md "Known bug", tests/streams/repro_offset_gap.py) and would make
-    the tests fail at random instead of deterministically."""
+    while a worker holds fetched-but-unprocessed messages: that case lost events
+    (docs/STREAMS.md) and would make the tests fail at random instead of
+    deterministically."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
