@@ -90,13 +90,12 @@ Entry = tuple[bytes, bytes, "asyncio.Future[None]"]
 
 
 class _Group:
-    __slots__ = ("entries", "timer", "left", "expired")
+    __slots__ = ("entries", "timer", "left")
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.timer: asyncio.TimerHandle | None = None
         self.left = 0  # events handed to the producer and not yet answered
-        self.expired = False  # the timer fired: every entry has been answered 503
 
     def settled(self, n: int) -> None:
         """`n` more events answered; once all are, the timer (and its hold on the
@@ -128,15 +127,9 @@ class Publisher:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         group = self._open
-        if group is not None and group.expired:
-            # Its timer fired while the flusher was still busy with an older group (Kafka
-            # away): a request joining it now would have no deadline left and hang. Its
-            # entries are all answered, so drop it unsent and free their slots.
-            self._release(len(group.entries))
-            group = self._open = None
         if group is None:
             group = self._open = _Group()
-            group.timer = loop.call_later(self.timeout, _expire, group)
+            group.timer = loop.call_later(self.timeout, _expire, group.entries)
         group.entries.append((key, value, waiter))
         if self._flusher is None:
             self._flusher = asyncio.ensure_future(self._flush_groups())
@@ -240,12 +233,11 @@ class Publisher:
             PUBLISH_FAILED.labels(reason).inc(answered)
 
 
-def _expire(group: _Group) -> None:
+def _expire(entries: list[Entry]) -> None:
     """The group's time is up: 503 for every request still waiting (slots stay held
     until the producer delivers or gives up the batch)."""
-    group.expired = True
     late = 0
-    for _, _, waiter in group.entries:
+    for _, _, waiter in entries:
         if not waiter.done():
             waiter.set_exception(Unavailable("Kafka did not acknowledge in time"))
             late += 1
