@@ -234,8 +234,7 @@ class System:
             TINYTRAIL_KAFKA_SEND_TIMEOUT="2",
             TINYTRAIL_RETRY_AFTER_SECONDS="2",
             TINYTRAIL_KAFKA_REQUEST_TIMEOUT_MS="10000",
-            TINYTRAIL_HTTP_IDLE_TIMEOUT="3",
-            TINYTRAIL_HTTP_BODY_TIMEOUT="3",
+            TINYTRAIL_CONNECTION_TIMEOUT="3",
         )
         return Proc("collector", ["collector", "--port", str(self.collector_port)], env,
                     self.logs / "collector.log")
@@ -244,8 +243,8 @@ class System:
         env = self.env(
             TINYTRAIL_API_HOST="127.0.0.1",
             TINYTRAIL_API_RATE_LIMIT="1000000",
-            TINYTRAIL_HTTP_IDLE_TIMEOUT="3",
-            TINYTRAIL_HTTP_BODY_TIMEOUT="3",
+            TINYTRAIL_API_IDLE_TIMEOUT="3",
+            TINYTRAIL_API_BODY_TIMEOUT="3",
         )
         return Proc("api", ["api", "--port", str(self.api_port)], env, self.logs / "api.log")
 
@@ -554,16 +553,17 @@ class Sender:
             await asyncio.sleep(0.2)
 
 
-async def topic_end_offsets(system: System) -> int:
-    """Sum of the raw topic's end offsets: how many messages the collector has produced."""
+async def topic_end_offsets(system: System, name: str = "events.raw",
+                            partitions: int | None = None) -> int:
+    """Sum of a topic's end offsets (the raw topic: how many events were produced)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    topic = f"{system.prefix}.events.raw"
+    topic = f"{system.prefix}.{name}"
     consumer = AIOKafkaConsumer(bootstrap_servers=system.services.kafka_bootstrap,
                                 enable_auto_commit=False, request_timeout_ms=10000)
     await consumer.start()
     try:
-        parts = range(PARTITIONS)  # `tinytrail migrate` made the topic with these
+        parts = range(partitions or PARTITIONS)  # as `tinytrail migrate` made the topic
         ends = await consumer.end_offsets([TopicPartition(topic, p) for p in parts])
         return int(sum(ends.values()))
     finally:

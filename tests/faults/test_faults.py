@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import tempfile
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -27,6 +28,7 @@ from tests.system_harness import (
     Sender,
     System,
     assert_aggregates_equal_rebuild,
+    client_ip,
     wait_quiet,
 )
 
@@ -83,6 +85,26 @@ async def run_fault(system: System, name: str,
         json.dump(system.figures["faults"], f, indent=1)
     print(name, figures)
     return figures
+
+
+ROUND = 24  # events from distinct visitors: with 4 partitions, every one is hit
+
+
+def fully_recovered(system: System, timeout: float = 60) -> list[list[int]]:
+    """Rounds of ROUND events (distinct visitors, so every partition) until one round is
+    all 202, bounded by `timeout`; returns the rounds' status codes."""
+    rounds: list[list[int]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        n = len(rounds)
+        codes = [system.collect(
+            {"website_id": system.website_id, "event_type": "page_view",
+             "url": "https://reliability.example/recovery", "path": f"/recovery/{n}/{i}"},
+            client_ip(1000 + 37 * i + n)).status_code for i in range(ROUND)]
+        rounds.append(codes)
+        if codes == [202] * ROUND:
+            break
+    return rounds
 
 
 async def test_worker_killed_with_sigkill_and_restarted(system: System) -> None:
@@ -149,9 +171,12 @@ async def test_kafka_stopped_and_restarted(system: System) -> None:
         seen["probe"] = (probe.status_code, probe.headers.get("Retry-After"),
                          probe.json()["error"]["code"])
         await asyncio.to_thread(system.services.start_one, "kafka")
-        # The collector reconnects by itself: 202s come back without a restart.
+        # The collector reconnects by itself: 202s come back without a restart, for
+        # every partition (not merely some events).
+        seen["recovered"] = await asyncio.to_thread(fully_recovered, system)
 
     figures = await run_fault(system, "kafka-restart", fault)
+    assert seen["recovered"][-1] == [202] * ROUND, f"still refusing: {seen['recovered']}"
     assert seen["probe"] == (503, "2", "SERVICE_UNAVAILABLE")
     assert seen["health"]["kafka"] == "disconnected"  # type: ignore[index]
     assert figures["503"] >= 5
