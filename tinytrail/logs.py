@@ -26,7 +26,8 @@ class JsonFormatter(logging.Formatter):
                 out[key] = value
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(out, default=str).decode()
+        # OPT_NON_STR_KEYS: an `extra` dict keyed by partition numbers must not lose the line.
+        return orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def setup_logging(fmt: str = "auto", level: str = "INFO", *, process: str = "tinytrail") -> None:
