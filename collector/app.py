@@ -68,7 +68,9 @@ class CollectorDeps:
 
         async def kafka() -> bool:
             try:
-                await asyncio.wait_for(self.producer.client.fetch_all_metadata(), 2.0)
+                # The publisher's producer: it replaces a broken one (publisher.py).
+                producer = self.publisher.producer
+                await asyncio.wait_for(producer.client.fetch_all_metadata(), 2.0)
                 return True
             except Exception:
                 return False
@@ -170,7 +172,8 @@ async def stop_deps(deps: CollectorDeps, grace: float = 10.0) -> None:
     while deps.publisher.in_flight > 0 and loop.time() < deadline:
         await asyncio.sleep(0.05)
     with contextlib.suppress(Exception):
-        await asyncio.wait_for(deps.producer.stop(), max(1.0, deadline - loop.time()))
+        await asyncio.wait_for(deps.publisher.producer.stop(),
+                               max(1.0, deadline - loop.time()))
     await deps.publisher.close()
     await deps.websites.stop()
     with contextlib.suppress(Exception):

@@ -37,6 +37,7 @@ import logging
 from functools import lru_cache
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import OutOfOrderSequenceNumber, UnknownProducerId
 from aiokafka.partitioner import murmur2
 from prometheus_client import Counter, Gauge
 
@@ -53,6 +54,13 @@ PUBLISH_FAILED = Counter(
 )
 IN_FLIGHT = Gauge("tinytrail_collector_in_flight", "Events waiting for a Kafka ack")
 BATCHES = Counter("tinytrail_collector_batches_total", "Record batches handed to the producer")
+PRODUCER_RESETS = Counter("tinytrail_collector_producer_resets_total",
+                          "Producers replaced after their idempotent sequence broke")
+
+# After an outage, batches that expired inside the producer leave a gap in its idempotent
+# sequence numbers; aiokafka then gets OutOfOrderSequenceNumber for every later batch of
+# that partition and never recovers on its own. A new producer (new producer id) does.
+_BROKEN_SEQUENCE = (OutOfOrderSequenceNumber, UnknownProducerId)
 
 
 class Unavailable(Exception):
@@ -90,12 +98,13 @@ Entry = tuple[bytes, bytes, "asyncio.Future[None]"]
 
 
 class _Group:
-    __slots__ = ("entries", "timer", "left")
+    __slots__ = ("entries", "timer", "left", "expired")
 
     def __init__(self) -> None:
         self.entries: list[Entry] = []
         self.timer: asyncio.TimerHandle | None = None
         self.left = 0  # events handed to the producer and not yet answered
+        self.expired = False  # the timer fired: every entry has been answered 503
 
     def settled(self, n: int) -> None:
         """`n` more events answered; once all are, the timer (and its hold on the
@@ -109,6 +118,9 @@ class _Group:
 class Publisher:
     def __init__(self, producer: AIOKafkaProducer, settings: CollectorSettings) -> None:
         self.producer = producer
+        self.settings = settings
+        self.broken = False  # the producer's sequence broke: replace it before sending
+        self._retired: set[asyncio.Task[None]] = set()
         self.topic = raw_events_topic(settings)
         self.timeout = settings.kafka_send_timeout
         self.linger = settings.kafka_linger_ms / 1000
@@ -127,9 +139,15 @@ class Publisher:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         group = self._open
+        if group is not None and group.expired:
+            # Its timer fired while the flusher was still busy with an older group (Kafka
+            # away): a request joining it now would have no deadline left and hang. Its
+            # entries are all answered, so drop it unsent and free their slots.
+            self._release(len(group.entries))
+            group = self._open = None
         if group is None:
             group = self._open = _Group()
-            group.timer = loop.call_later(self.timeout, _expire, group.entries)
+            group.timer = loop.call_later(self.timeout, _expire, group)
         group.entries.append((key, value, waiter))
         if self._flusher is None:
             self._flusher = asyncio.ensure_future(self._flush_groups())
@@ -141,6 +159,25 @@ class Publisher:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._flusher
+        for task in list(self._retired):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _replace_producer(self) -> None:
+        """A new producer (new producer id, sequences from 0); the old one is stopped in
+        the background, failing whatever it still holds (those requests get 503)."""
+        fresh = make_producer(self.settings)
+        try:
+            await fresh.start()
+        except Exception:
+            await fresh.stop()
+            raise
+        old, self.producer, self.broken = self.producer, fresh, False
+        PRODUCER_RESETS.inc()
+        log.warning("kafka producer replaced after a broken idempotent sequence")
+        task = asyncio.ensure_future(old.stop())
+        self._retired.add(task)
+        task.add_done_callback(self._retired.discard)
 
     def _release(self, n: int) -> None:
         self.in_flight -= n
@@ -165,6 +202,8 @@ class Publisher:
             group.settled(0)
             return
         try:
+            if self.broken:
+                await self._replace_producer()
             parts = self.producer.client.cluster.partitions_for_topic(self.topic)
             if parts is None:
                 parts = await self.producer.partitions_for(self.topic)
@@ -221,6 +260,8 @@ class Publisher:
 
     def _fail(self, members: list[Entry], exc: BaseException, *, release: bool) -> None:
         self.last_ok = False
+        if isinstance(exc, _BROKEN_SEQUENCE):
+            self.broken = True
         if release:
             self._release(len(members))
         reason = type(exc).__name__
@@ -233,11 +274,12 @@ class Publisher:
             PUBLISH_FAILED.labels(reason).inc(answered)
 
 
-def _expire(entries: list[Entry]) -> None:
+def _expire(group: _Group) -> None:
     """The group's time is up: 503 for every request still waiting (slots stay held
     until the producer delivers or gives up the batch)."""
+    group.expired = True
     late = 0
-    for _, _, waiter in entries:
+    for _, _, waiter in group.entries:
         if not waiter.done():
             waiter.set_exception(Unavailable("Kafka did not acknowledge in time"))
             late += 1
