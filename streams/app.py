@@ -6,6 +6,16 @@ with partition/offset), enrich (named pure steps), then `Sink.apply`: one
 Postgres transaction for events + sessions + aggregate deltas + offsets. After
 COMMIT the realtime windows (Faust table) and their Redis mirror get the new
 events. Timers: heartbeat file, retention, realtime window expiry.
+
+Where a partition resumes is decided by Postgres (`stream_offsets.next_offset`),
+never by Kafka's committed offsets: Faust drops fetched-but-unprocessed messages on
+a rebalance and repositions through aiokafka's `seek_to_committed()`, which leaves
+partitions without a committed offset where they were (after the dropped messages).
+So `Consumer.perform_seek` - which Faust's recovery calls after resuming the stream
+partitions and before resuming the flow, on every assignment - is followed by a seek
+of every assigned raw partition to its stored offset (`Runtime.seek_to_stored`). The
+sink refuses to move a fence over a hole (`OffsetGap`); the agent then seeks back
+the same way (`Runtime.resync`). See docs/STREAMS.md ("Resuming at the right offset").
 """
 
 from __future__ import annotations
@@ -44,6 +54,10 @@ log = logging.getLogger("tinytrail.streams")
 
 DEAD = Counter("tinytrail_dead_letters_total", "Messages sent to the dead-letter topic", ["why"])
 REDIS_FAILED = Counter("tinytrail_realtime_redis_failures_total", "Realtime mirror failures")
+SEEKS = Counter(
+    "tinytrail_worker_seeks_total", "Seeks of the raw partitions to Postgres' offsets", ["why"]
+)
+SEEK_FAILED = Counter("tinytrail_worker_seek_failures_total", "Seeks to stored offsets failed")
 MAX_ATTEMPTS = 30
 GC_THRESHOLD = 100_000  # allocations between young-generation collections (default 700)
 
@@ -65,9 +79,18 @@ class Runtime:
         self.dlq = dlq_topic(app, settings)
         self.windows: Any = None
         self.ready = asyncio.Event()
+        self._open_lock = asyncio.Lock()
+
+    async def open_db(self) -> None:
+        """Open the pool once; the first assignment's seek may need it before `start`
+        ran (Faust starts app tasks only after that assignment's recovery, which waits
+        for the seek: waiting for `ready` there would deadlock)."""
+        async with self._open_lock:
+            if self.pool.closed:
+                await open_pool(self.pool, timeout=self.settings.db_connect_timeout)
 
     async def start(self) -> None:
-        await open_pool(self.pool, timeout=self.settings.db_connect_timeout)
+        await self.open_db()
         self.redis = aioredis.from_url(self.settings.redis_url)
         await self.websites.refresh()
         # A batch allocates ~10^5 short-lived, acyclic objects (tuples, rows, events):
@@ -84,6 +107,83 @@ class Runtime:
         await self.pool.close()
         if self.redis is not None:
             await self.redis.aclose()
+
+    def install_seek(self) -> None:
+        """Make Faust's `perform_seek` end with a seek to Postgres' offsets (idempotent).
+
+        faust 0.15 `tables/recovery.py` calls `consumer.perform_seek()` (which is
+        `seek_to_committed()`) after `resume_partitions` and before `resume_flow`, in
+        both the no-recovery path (`_resume_streams`) and after changelog recovery;
+        `Consumer.getmany` calls it when the flow stops mid-fetch. Running our seek
+        right after it means nothing is delivered for the new generation before the
+        partitions stand at the stored offsets, whatever Kafka has committed."""
+        consumer = self.app.consumer
+        if getattr(consumer, "_tt_seek_installed", False):
+            return
+        faust_seek = consumer.perform_seek
+
+        async def perform_seek() -> None:
+            await faust_seek()
+            await self.seek_to_stored("assigned")
+
+        consumer.perform_seek = perform_seek  # type: ignore[method-assign]
+        consumer._tt_seek_installed = True  # type: ignore[attr-defined]
+
+    async def seek_to_stored(self, why: str) -> None:
+        """Seek every assigned raw-topic partition to its stored `next_offset` (one
+        Postgres transaction for all of them) and align Faust's bookkeeping with it.
+
+        On failure: logged and counted, not raised. A partition left at a wrong place
+        is still safe: ahead of the stored offset, the sink sees a hole and the agent
+        resyncs; behind it, the messages are replays and skipped."""
+        try:
+            await self.open_db()
+            consumer: Any = self.app.consumer
+            topic = raw_events_topic(self.settings)
+            tps = sorted(tp for tp in consumer.assignment() if tp.topic == topic)
+            if not tps:
+                return
+            earliest = await consumer.earliest_offsets(*tps)
+            stored = await self.sink.resume_offsets(
+                {tp.partition: int(earliest.get(tp) or 0) for tp in tps}
+            )
+            targets = {tp: stored[tp.partition] for tp in tps}
+            await consumer.seek_wait(targets)
+            for tp, off in targets.items():
+                # `_read_offset`: the fetch loop drops messages below it; `_committed_offset`:
+                # acks below it are ignored and commits wait for a contiguous run from it
+                # (left at Kafka's older value, Kafka's commit would never move again);
+                # acks and gaps recorded before the seek are stale.
+                consumer._read_offset[tp] = off or None
+                consumer._committed_offset[tp] = off or None
+                for stale in (consumer._acked, consumer._acked_index, consumer._gap):
+                    stale.pop(tp, None)
+            self.sink.reset()
+            SEEKS.labels(why).inc()
+            log.info("seeked raw partitions to stored offsets (%s)", why,
+                     extra={"offsets": {tp.partition: o for tp, o in targets.items()}})
+        except Exception:
+            SEEK_FAILED.inc()
+            log.exception("seek to stored offsets failed (%s)", why)
+
+    async def resync(self) -> None:
+        """After an offset gap: stop the flow, drop what Faust has queued (it is after
+        the hole, or stale), seek every raw partition to its stored offset, resume.
+
+        Not during a rebalance: that stops the flow itself and seeks on assignment."""
+        app: Any = self.app
+        if app.rebalancing:
+            return
+        consumer = app.consumer
+        consumer.stop_flow()
+        app.flow_control.suspend()
+        app.flow_control.clear()
+        try:
+            await self.seek_to_stored("gap")
+        finally:
+            if not app.rebalancing:
+                app.flow_control.resume()
+                consumer.resume_flow()
 
     async def send_dead(self, dead: Sequence[DeadLetter]) -> None:
         futs = []
@@ -107,6 +207,7 @@ class Runtime:
         else:
             ph.start()
         marks: dict[int, int] = {}
+        offsets: dict[int, list[int]] = {}
         decoded: list[Enriched] = []
         dead: list[DeadLetter] = []
         for ev in events:
@@ -114,6 +215,11 @@ class Runtime:
             p, off = msg.partition, msg.offset
             if off > marks.get(p, -1):
                 marks[p] = off
+            seen = offsets.get(p)
+            if seen is None:
+                offsets[p] = [off]
+            else:
+                seen.append(off)
             try:
                 raw = RawEvent.from_bytes(msg.value)
             except DecodeError as exc:
@@ -130,7 +236,8 @@ class Runtime:
                                        orjson.dumps(e.event_id), why.reason))
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                res = await self.sink.apply(kept, marks, dead, self.send_dead)
+                res = await self.sink.apply(kept, marks, dead, self.send_dead,
+                                            offsets=offsets)
                 break
             except psycopg.errors.ForeignKeyViolation:
                 # A website was deleted since the last refresh: drop its events.
@@ -142,6 +249,8 @@ class Runtime:
         else:
             log.error("giving up on a batch after %d attempts; exiting", MAX_ATTEMPTS)
             os._exit(1)  # the supervisor restarts us; Postgres offsets say where to resume
+        if res.gaps:
+            await self.resync()
         ph.start()
         live = realtime_events(res.new_events)
         if live and self.windows is not None:
@@ -215,6 +324,9 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kw: Any) -> None:
+        # Runs inside the rebalance, before recovery resumes the partitions; the seek
+        # itself happens in `perform_seek` (see `Runtime.install_seek`).
+        rt.install_seek()
         rt.sink.reset()
 
     @app.timer(settings.worker_heartbeat_interval)

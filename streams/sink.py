@@ -14,7 +14,19 @@ Per batch, in ONE transaction (PIPELINE.md §4, "offsets stored in the sink"):
      values), add the combined deltas to `agg_site_daily` / `agg_dim_daily`,
      and advance `stream_offsets`.
 A crash anywhere before COMMIT leaves nothing; after COMMIT the replayed
-messages are below `next_offset` and are skipped. The aggregate upserts use
+messages are below `next_offset` and are skipped.
+
+The fence never moves over a hole. The raw topic is written without transactions
+and never compacted, so its offsets are dense: a partition's messages from the stored
+`next_offset` E on must arrive as E, E+1, E+2, ... Only the run of this batch's
+offsets that starts at E and has no hole is applied, and `next_offset` moves to the
+end of that run. Worked example: stored E = 10, batch offsets {20..29} -> nothing of
+that partition applied, `next_offset` stays 10, `OffsetGap(p, expected=10,
+found=20)`; batch {8, 9, 10, 11, 13} -> 8, 9 are replays, 10, 11 applied, 13 not,
+`next_offset` = 12, `OffsetGap(p, 12, 13)`. The caller seeks the partition back to
+`expected` (streams/app.py). A transactional producer would leave holes (commit
+markers, aborted records) and would need this relaxed to "no hole except where the
+broker says there is no record". The aggregate upserts use
 `x = agg.x + EXCLUDED.x`: that is safe ONLY because they commit atomically with
 the offsets and event rows that fence them (STYLE.md's exception).
 
@@ -30,7 +42,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -66,6 +78,15 @@ REPLAYED = Counter("tinytrail_events_replayed_total", "Messages skipped: below s
 DUPLICATES = Counter("tinytrail_events_duplicate_total", "Events skipped: id already stored")
 DEDUP_RETRIES = Counter(
     "tinytrail_sink_dedup_retries_total", "Batches redone after a stored duplicate event"
+)
+OFFSET_GAPS = Counter(
+    "tinytrail_sink_offset_gaps_total",
+    "Batches with a hole after a partition's stored next offset (not applied past it)",
+    ["partition"],
+)
+EXPIRED = Counter(
+    "tinytrail_sink_expired_messages_total",
+    "Messages deleted by the raw topic's retention before any worker applied them",
 )
 DEDUP_CHECK_BATCHES = 20  # after a duplicate, look ids up first for this many batches
 EXCLUDED = Counter("tinytrail_events_excluded_total", "Excluded events stored, not aggregated")
@@ -287,12 +308,37 @@ class SessionCache:
         self._size = 0
 
 
+@dataclass(frozen=True)
+class OffsetGap:
+    """Partition `partition` must resume at `expected` (its stored next offset after this
+    batch); the batch skipped from there to `found` (the lowest offset above it)."""
+
+    partition: int
+    expected: int
+    found: int
+
+
 @dataclass
 class BatchResult:
     new_events: list[Enriched] = field(default_factory=list)
     replayed: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    gaps: list[OffsetGap] = field(default_factory=list)
+    held_back: int = 0  # messages at or after a hole: not applied, to be delivered again
+
+
+def contiguous_end(stored: int, offsets: Iterable[int]) -> int:
+    """End (exclusive) of the hole-free run of `offsets` starting at `stored`.
+
+    contiguous_end(10, [8, 9, 10, 11, 13]) == 12; contiguous_end(10, [20, 21]) == 10;
+    repeats are fine: contiguous_end(0, [0, 1, 1, 2]) == 3."""
+    end = stored
+    for o in sorted(o for o in set(offsets) if o >= stored):
+        if o != end:
+            break
+        end += 1
+    return end
 
 
 DeadLetterSender = Callable[[Sequence["DeadLetter"]], Awaitable[None]]
@@ -328,15 +374,61 @@ class Sink:
         self.cache.clear()
         self._expected_next.clear()
 
+    async def resume_offsets(self, earliest: Mapping[int, int]) -> dict[int, int]:
+        """Where each of these partitions must resume: its stored `next_offset`.
+
+        `earliest`: partition -> the broker's first offset still held. A partition with
+        no row gets one at its earliest offset (a new group reads the whole retained
+        topic; starting the fence at 0 would be a hole when retention has trimmed the
+        head). A stored offset below the earliest means retention deleted messages no
+        one applied: logged as an error, counted, and the fence moves to the earliest
+        (they cannot come back; waiting for them would stop the partition forever)."""
+        parts = sorted(earliest)
+        async with self.pool.connection() as conn, conn.transaction():
+            cur = conn.cursor()
+            await cur.execute(
+                "INSERT INTO stream_offsets (consumer_group, topic, kpartition, next_offset)"
+                " SELECT %s, %s, p, e FROM unnest(%s::int[], %s::bigint[]) AS n(p, e)"
+                " ON CONFLICT DO NOTHING",
+                (self.group, self.topic, parts, [earliest[p] for p in parts]),
+            )
+            await cur.execute(
+                "SELECT kpartition, next_offset FROM stream_offsets WHERE consumer_group = %s"
+                " AND topic = %s AND kpartition = ANY(%s) ORDER BY kpartition FOR UPDATE",
+                (self.group, self.topic, parts),
+            )
+            stored = {int(r["kpartition"]): int(r["next_offset"]) for r in await cur.fetchall()}
+            behind = [p for p in parts if stored[p] < earliest[p]]
+            for p in behind:
+                EXPIRED.inc(earliest[p] - stored[p])
+                log.error("partition %d: offsets %d-%d expired before they were applied",
+                          p, stored[p], earliest[p] - 1)
+                stored[p] = earliest[p]
+            if behind:
+                await cur.execute(
+                    "UPDATE stream_offsets AS o SET next_offset = n.e, updated_at = now()"
+                    " FROM unnest(%s::int[], %s::bigint[]) AS n(p, e) WHERE"
+                    " o.consumer_group = %s AND o.topic = %s AND o.kpartition = n.p",
+                    (behind, [stored[p] for p in behind], self.group, self.topic),
+                )
+        return stored
+
     async def apply(
         self,
         events: Sequence[Enriched],
         watermarks: dict[int, int],
         dead: Sequence[DeadLetter] = (),
         send_dead: DeadLetterSender | None = None,
+        *,
+        offsets: Mapping[int, Collection[int]] | None = None,
     ) -> BatchResult:
         """Apply one batch. `watermarks`: partition -> highest offset seen in this batch
-        (decoded or not), so that dropped and dead messages advance the offsets too."""
+        (decoded or not), so that dropped and dead messages advance the offsets too.
+        `offsets`: partition -> EVERY offset in this batch (decoded or not, repeats
+        allowed); the fence then applies only the hole-free run from the stored next
+        offset (module doc). Without it the caller vouches that each partition's
+        messages are contiguous, and only the lowest offset is checked. Partitions
+        that could not be applied past a hole are in `result.gaps`."""
         ph = self.phases
         ph.start()
         await self.partitions.ensure(self.pool, {e.received_at_ms // DAY_MS for e in events})
@@ -356,8 +448,8 @@ class Sink:
             try:
                 async with self.pool.connection() as conn:
                     async with conn.transaction():
-                        res, touched = await self._apply_tx(
-                            conn, events, watermarks, dead, send_once, check
+                        res, touched, ends = await self._apply_tx(
+                            conn, events, watermarks, offsets, dead, send_once, check
                         )
                         ph.lap("pg_offsets")
                     ph.lap("pg_commit")
@@ -376,9 +468,15 @@ class Sink:
             break
         for s in touched:
             self.cache.put(s)
-        for p, hi in watermarks.items():
-            self._expected_next[p] = max(hi + 1, self._expected_next.get(p, 0))
+        self._expected_next.update(ends)
         ph.lap("session_cache")
+        for g in res.gaps:
+            OFFSET_GAPS.labels(str(g.partition)).inc()
+            log.warning(
+                "offset gap: partition %d resumes at %d, the batch went on at %d; %d"
+                " messages held back", g.partition, g.expected, g.found, res.held_back,
+                extra={"partition": g.partition, "expected": g.expected, "found": g.found},
+            )
         BATCH_SECONDS.observe(time.perf_counter() - t0)
         APPLIED.inc(len(res.new_events))
         REPLAYED.inc(res.replayed)
@@ -389,11 +487,12 @@ class Sink:
         self,
         conn: psycopg.AsyncConnection[dict[str, object]],
         events: Sequence[Enriched],
-        watermarks: dict[int, int],
+        watermarks: Mapping[int, int],
+        offsets: Mapping[int, Collection[int]] | None,
         dead: Sequence[DeadLetter],
         send_dead: DeadLetterSender | None,
         check: bool = True,
-    ) -> tuple[BatchResult, list[Session]]:
+    ) -> tuple[BatchResult, list[Session], dict[int, int]]:
         ph = self.phases
         res = BatchResult()
         parts = sorted(watermarks)
@@ -414,9 +513,38 @@ class Sink:
         for p in parts:
             if self._expected_next.get(p) != fence[p]:
                 self.cache.drop_partition(p)  # someone else wrote this partition meanwhile
-        fresh = [e for e in events if e.kafka_offset >= fence[e.kafka_partition]]
-        res.replayed = len(events) - len(fresh)
-        dead_fresh = [d for d in dead if d.offset >= fence[d.partition]]
+        # Where each partition's applied run ends (exclusive): never past a hole.
+        ends: dict[int, int] = {}
+        if offsets is not None:
+            for p in parts:
+                ends[p] = contiguous_end(fence[p], offsets.get(p, ()))
+                above = [o for o in offsets.get(p, ()) if o >= ends[p]]
+                if above:
+                    res.gaps.append(OffsetGap(p, ends[p], min(above)))
+                    res.held_back += len(above)
+        else:
+            lows: dict[int, int] = {}
+            for p, o in [(e.kafka_partition, e.kafka_offset) for e in events] + [
+                (d.partition, d.offset) for d in dead
+            ]:
+                if o < lows.get(p, o + 1):
+                    lows[p] = o
+            for p in parts:
+                lo = lows.get(p, watermarks[p])
+                if lo > fence[p]:
+                    ends[p] = fence[p]
+                    res.gaps.append(OffsetGap(p, fence[p], lo))
+                else:
+                    ends[p] = max(fence[p], watermarks[p] + 1)
+        fresh = [e for e in events
+                 if fence[e.kafka_partition] <= e.kafka_offset < ends[e.kafka_partition]]
+        res.replayed = sum(1 for e in events if e.kafka_offset < fence[e.kafka_partition])
+        if offsets is None:
+            res.held_back = len(events) - len(fresh) - res.replayed
+        # A message delivered twice in one batch (a seek back while it was queued) is
+        # dead-lettered once.
+        dead_fresh = list({(d.partition, d.offset): d for d in dead
+                           if fence[d.partition] <= d.offset < ends[d.partition]}.values())
         if dead_fresh and send_dead is not None:
             await send_dead(dead_fresh)  # at least once: before COMMIT
         res.dead_letters = len(dead_fresh)
@@ -485,14 +613,16 @@ class Sink:
         ph.lap("pg_upsert_sessions")
         await write_deltas(cur, deltas)
         ph.lap("pg_upsert_aggs")
-        await cur.execute(
-            "UPDATE stream_offsets AS o SET next_offset = GREATEST(o.next_offset, n.hi + 1),"
-            " updated_at = now() FROM unnest(%s::int[], %s::bigint[]) AS n(p, hi)"
-            " WHERE o.consumer_group = %s AND o.topic = %s AND o.kpartition = n.p",
-            (parts, [watermarks[p] for p in parts], self.group, self.topic),
-        )
+        moved = [p for p in parts if ends[p] > fence[p]]
+        if moved:
+            await cur.execute(
+                "UPDATE stream_offsets AS o SET next_offset = n.e, updated_at = now()"
+                " FROM unnest(%s::int[], %s::bigint[]) AS n(p, e)"
+                " WHERE o.consumer_group = %s AND o.topic = %s AND o.kpartition = n.p",
+                (moved, [ends[p] for p in moved], self.group, self.topic),
+            )
         res.new_events = new
-        return res, touched
+        return res, touched, ends
 
     async def _sessionise(
         self, cur: psycopg.AsyncCursor[dict[str, object]], new: list[Enriched], deltas: Deltas,
