@@ -63,6 +63,8 @@ def _string(body: dict[str, Any], field: str, *, max_len: int, required: bool) -
         raise _bad(f"{field} must not be empty")
     if len(value) > max_len:
         raise _bad(f"{field} is longer than {max_len} characters")
+    if "\x00" in value:  # Postgres text cannot hold NUL: the worker could not store it
+        raise _bad(f"{field} must not contain NUL characters")
     return value or None
 
 
@@ -118,8 +120,11 @@ def validate(body: Any) -> CollectPayload:
     if properties is not None:
         if not isinstance(properties, dict):
             raise _bad("properties must be an object")
-        if len(orjson.dumps(properties)) > MAX_PROPERTIES_BYTES:
+        encoded = orjson.dumps(properties)
+        if len(encoded) > MAX_PROPERTIES_BYTES:
             raise _bad(f"properties is larger than {MAX_PROPERTIES_BYTES} bytes of JSON")
+        if b"\\u0000" in encoded:  # jsonb rejects NUL in keys and values alike
+            raise _bad("properties must not contain NUL characters")
         if not properties:
             properties = None
     if event_type == "custom":
