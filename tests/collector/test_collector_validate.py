@@ -112,7 +112,17 @@ def test_any_json_is_accepted_or_a_400(payload: Any) -> None:
 
 
 @given(st.sampled_from(["page_view", "close_tab", "scroll_25", "outbound_link"]),
-       st.text(min_size=0, max_size=50).map(lambda s: "/" + s))
+       st.text(st.characters(blacklist_characters="\x00"), min_size=0, max_size=50)
+       .map(lambda s: "/" + s))
 def test_valid_paths_round_trip(event_type: str, path: str) -> None:
     got = validate(body(event_type=event_type, path=path))
     assert (got.event_type, got.path) == (event_type, path)
+
+
+def test_nul_is_refused_in_strings_and_properties() -> None:
+    """Postgres text and jsonb cannot hold NUL: such an event would stall the worker."""
+    for extra in ({"path": "/a\x00"}, {"referrer": "x\x00"}, {"utm_source": "\x00"},
+                  {"properties": {"k": "v\x00"}}, {"properties": {"\x00": 1}}):
+        with pytest.raises(ApiError) as exc:
+            validate(body(**extra))
+        assert exc.value.status == 400 and "NUL" in exc.value.message
