@@ -453,8 +453,8 @@ def release_system() -> None:
     _shared["system"] = None
     system.stop()
     left = system.figures["leftovers"]
-    if not left:
-        system.remove_files()
+    if not left and not os.environ.get("TINYTRAIL_KEEP_SYSTEM_FILES"):
+        system.remove_files()  # set TINYTRAIL_KEEP_SYSTEM_FILES=1 to read the logs after
     assert not left, f"left behind after teardown: {left}"
 
 
