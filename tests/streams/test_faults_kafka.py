@@ -5,9 +5,10 @@ Deterministic in its set-up: traffic is produced only once the consumer group is
 batches are COMMITTED (stored offsets) and the restart until the dead member has left
 the group, traffic is fixed by a seed, the producer is idempotent (a retried send cannot
 duplicate a message) and every check reads Postgres only after every worker stopped.
-A failure naming lost offset ranges means a batch that started above the stored next
-offset moved the fence over a hole (docs/STREAMS.md): a worker bug, not test noise; it
-stays visible here on purpose.
+The fence never moves over an offset hole and partitions resume at Postgres' stored
+offsets (docs/STREAMS.md, "Resuming at the right offset"; unit-tested without a broker in
+tests/streams/test_offset_gap.py), so a failure naming lost offset ranges is a worker bug,
+not test noise.
 On failure the messages say exactly what differs: which (partition, offset) ranges were
 never stored, Postgres' next offsets beside them, the aggregate rows that differ from the
 rebuild, and the tail of every worker's log.

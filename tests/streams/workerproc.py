@@ -95,10 +95,11 @@ def applied_messages(settings: CoreSettings) -> int:
 async def wait_group(bootstrap: str, group: str, members: int, timeout: float = 60) -> None:
     """Wait until the consumer group is settled with `members` members (0: empty/gone).
 
-    The fault tests produce only once the group is settled, so no rebalance happens
-    while a worker holds fetched-but-unprocessed messages: that case lost events
-    (docs/STREAMS.md) and would make the tests fail at random instead of
-    deterministically."""
+    The fault tests produce only once the group is settled, so that each test exercises
+    the failure it names (kill -9, a second worker) with a known set-up. A rebalance while
+    a worker holds fetched, unprocessed messages is safe (docs/STREAMS.md, "Resuming at
+    the right offset") and tested on its own: tests/streams/test_offset_gap.py and
+    test_worker_kafka.py::test_two_workers_rebalancing_mid_stream_lose_nothing."""
     from aiokafka.admin import AIOKafkaAdminClient
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
