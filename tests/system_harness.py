@@ -272,7 +272,9 @@ class System:
         out = subprocess.run([sys.executable, "-m", "tinytrail.cli", *argv], env=self.env(),
                              cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
         with open(self.logs / "cli.log", "a") as log:
-            log.write(out.stdout + out.stderr)
+            # create-admin prints the new key on stdout by design (once, to the operator);
+            # that is the harness's business, not a log line of the system.
+            log.write((out.stdout if argv[0] != "create-admin" else "") + out.stderr)
         if out.returncode != 0:
             raise RuntimeError(f"tinytrail {argv[0]} failed: {out.stderr[-2000:]}")
         return out.stdout
