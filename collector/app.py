@@ -151,6 +151,7 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
         await pool.close()
         raise
     salts = DailySalt(redis)
+    salts.start()
     return CollectorDeps(
         settings=settings,
         pool=pool,
@@ -176,6 +177,7 @@ async def stop_deps(deps: CollectorDeps, grace: float = 10.0) -> None:
                                max(1.0, deadline - loop.time()))
     await deps.publisher.close()
     await deps.websites.stop()
+    await deps.salts.stop()
     with contextlib.suppress(Exception):
         await deps.redis.aclose()
     await deps.pool.close()

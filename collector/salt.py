@@ -13,11 +13,21 @@ day, counts it in `tinytrail_collector_salt_fallback_total`, and tries Redis aga
 at most every `retry_seconds`. Visitor ids made with a fallback salt do not match
 other replicas' ids (a visitor can be counted twice that day); that is the price
 of never stopping ingestion.
+
+Redis runs without persistence, so a Redis restart loses the key while every
+replica still holds the day's salt in memory. Each process therefore re-asserts
+its salt every `reassert_seconds` (`SET NX` with the key's original expiry, 48 h
+after the start of the day), so a replica started after the restart reads the
+same salt instead of creating a new one. If another process won the race with a
+new salt, this one adopts it (counted in `tinytrail_collector_salt_replaced_total`):
+replicas converge on one visitor id per visitor, at the cost of a split for the
+traffic that came in between.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import secrets
@@ -38,6 +48,12 @@ SALT_FALLBACK = Counter(
 )
 
 
+SALT_REPLACED = Counter(
+    "tinytrail_collector_salt_replaced_total",
+    "Times Redis held a different salt for today than this process (after a Redis restart)",
+)
+
+
 def salt_key(day: dt.date) -> str:
     return f"tt:salt:{day.isoformat()}"
 
@@ -52,8 +68,11 @@ class DailySalt:
         redis: aioredis.Redis,
         clock: Callable[[], float] = time.time,
         retry_seconds: float = 5.0,
+        reassert_seconds: float = 10.0,
     ) -> None:
         self.redis, self.clock, self.retry_seconds = redis, clock, retry_seconds
+        self.reassert_seconds = reassert_seconds
+        self._task: asyncio.Task[None] | None = None
         self._shared: dict[dt.date, bytes] = {}
         self._local: dict[dt.date, bytes] = {}
         self._next_try = 0.0
@@ -70,6 +89,46 @@ class DailySalt:
             if today[1] <= now < today[2]:
                 return today[0]
         return None
+
+    def start(self) -> None:
+        """Re-assert the cached salt in the background (see the module docstring)."""
+        self._task = asyncio.create_task(self._reassert_loop(), name="salt-reassert")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _reassert_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.reassert_seconds)
+            await self.reassert()
+
+    async def reassert(self) -> None:
+        """Put today's cached salt back if Redis lost it; adopt Redis's if it differs."""
+        day = utc_day(self.clock())
+        mine = self._shared.get(day)
+        if mine is None:
+            return
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+        key = salt_key(day)
+        try:
+            pipe = self.redis.pipeline(transaction=True)
+            # Keep the original expiry: 48 h after the day began (relative to our clock).
+            ttl = max(1, int(start + SALT_TTL_SECONDS - self.clock()))
+            pipe.set(key, mine, nx=True, ex=ttl)
+            pipe.get(key)
+            _, value = await pipe.execute()
+        except Exception as exc:
+            log.debug("salt re-assert skipped: %s", type(exc).__name__)
+            return
+        if isinstance(value, bytes) and len(value) == SALT_BYTES and value != mine:
+            SALT_REPLACED.inc()
+            log.warning("redis holds another salt for today; adopting it")
+            self._shared = {day: value}
+            self._today = (value, start, start + 86400)
 
     def is_fallback(self) -> bool:
         return utc_day(self.clock()) not in self._shared

@@ -77,3 +77,37 @@ async def test_fallback_salt_when_redis_never_answered() -> None:
     clock.t += 20  # next day: a new local salt
     assert await salts.get() != s1
     await dead.aclose()
+
+
+@pytest.mark.redis
+async def test_salt_survives_a_redis_restart_through_reassert(
+        redis_client: aioredis.Redis) -> None:
+    """Redis has no persistence: after a restart the key is gone. The replicas that hold
+    the day's salt put it back, so a replica started later reads the same salt."""
+    clock = Clock(DAY1 - 3600)  # 22:59:50 on day 1
+    old = DailySalt(redis_client, clock)
+    salt = await old.get()
+    key = salt_key(dt.date(2026, 3, 1))
+    await redis_client.delete(key)  # what a Redis restart does to the key
+    await old.reassert()
+    assert await redis_client.get(key) == salt
+    ttl = await redis_client.ttl(key)
+    remaining = 48 * 3600 - (23 * 3600 - 10)  # 48 h after day 1 began, seen at 22:59:50
+    assert remaining - 5 <= ttl <= remaining  # the original expiry is kept
+    late = DailySalt(redis_client, clock)
+    assert await late.get() == salt
+
+
+@pytest.mark.redis
+async def test_replica_adopts_the_salt_that_won_after_a_restart(
+        redis_client: aioredis.Redis) -> None:
+    clock = Clock(DAY1 - 3600)
+    old = DailySalt(redis_client, clock)
+    salt = await old.get()
+    await redis_client.delete(salt_key(dt.date(2026, 3, 1)))
+    new = DailySalt(redis_client, clock)
+    newer = await new.get()  # started before anyone re-asserted: a fresh salt wins
+    assert newer != salt
+    await old.reassert()
+    assert await old.get() == newer  # the replicas converge on one salt
+    assert old.cached() == newer
