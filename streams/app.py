@@ -53,6 +53,8 @@ from tinytrail.topics import raw_events_topic
 log = logging.getLogger("tinytrail.streams")
 
 DEAD = Counter("tinytrail_dead_letters_total", "Messages sent to the dead-letter topic", ["why"])
+SINK_REFUSED = Counter("tinytrail_sink_refused_events_total",
+                       "Events dead-lettered because Postgres refused their batch")
 REDIS_FAILED = Counter("tinytrail_realtime_redis_failures_total", "Realtime mirror failures")
 SEEKS = Counter(
     "tinytrail_worker_seeks_total", "Seeks of the raw partitions to Postgres' offsets", ["why"]
@@ -246,6 +248,24 @@ class Runtime:
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 log.warning("postgres unavailable (%s); retry %d", exc, attempt)
                 await asyncio.sleep(min(0.2 * attempt, 5.0))
+            except psycopg.Error as exc:
+                # Not transient: Postgres refuses this data (RawEvent.check screens what we
+                # know of, e.g. NUL). Rather than stall the partition, the batch's events go
+                # to the dead-letter topic with their original bytes, partition and offset
+                # (replayable once fixed), the offsets advance, and the worker goes on.
+                if not kept:
+                    raise
+                SINK_REFUSED.inc(len(kept))
+                log.error("postgres refused a batch (%s: %s); %d events dead-lettered",
+                          type(exc).__name__, exc, len(kept))
+                original = {(ev.message.partition, ev.message.offset): ev.message
+                            for ev in events}
+                for e in kept:
+                    msg = original.get((e.kafka_partition, e.kafka_offset))
+                    dead.append(DeadLetter(e.kafka_partition, e.kafka_offset,
+                                           msg.key if msg else None, msg.value if msg else b"",
+                                           f"sink: {type(exc).__name__}"))
+                kept = []
         else:
             log.error("giving up on a batch after %d attempts; exiting", MAX_ATTEMPTS)
             os._exit(1)  # the supervisor restarts us; Postgres offsets say where to resume

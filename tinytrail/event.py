@@ -96,3 +96,33 @@ class RawEvent:
             raise DecodeError("custom events need a name")
         if self.v != WIRE_VERSION:
             raise DecodeError(f"unsupported wire version {self.v}")
+        for name in ("screen_width", "screen_height"):
+            size = getattr(self, name)
+            if size is not None and (not isinstance(size, int) or not 0 <= size <= MAX_SCREEN):
+                raise DecodeError(f"{name} must be an integer from 0 to {MAX_SCREEN}")
+        # Postgres text and jsonb cannot hold NUL: such a message could never be stored.
+        if _has_nul([getattr(self, f) for f in _TEXT_FIELDS]):
+            raise DecodeError("text fields must not contain NUL characters")
+        if self.properties is not None and _has_nul(self.properties):
+            raise DecodeError("properties must not contain NUL characters")
+
+
+MAX_SCREEN = 100_000
+_TEXT_FIELDS = ("visitor_id", "url", "path", "referrer", "user_agent", "name",
+                "utm_source", "utm_medium", "utm_campaign")
+
+
+def _has_nul(value: Any) -> bool:
+    """True when a NUL character hides in a string, a key, or anything nested."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

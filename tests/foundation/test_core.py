@@ -65,7 +65,8 @@ def test_router_sends_collection_to_collector_and_the_rest_to_api() -> None:
     assert upstream_for("/health", "C", "A") == "A"
 
 
-_text = st.text(max_size=50)
+_chars = st.characters(codec="utf-8", exclude_characters="\x00")  # Postgres cannot store NUL
+_text = st.text(_chars, max_size=50)
 _opt = st.none() | _text
 
 
@@ -76,7 +77,9 @@ _opt = st.none() | _text
     referrer=_opt,
     width=st.none() | st.integers(0, 10000),
     props=st.none()
-    | st.dictionaries(st.text(max_size=10), st.integers(-(2**53), 2**53) | _text, max_size=4),
+    | st.dictionaries(
+        st.text(_chars, max_size=10), st.integers(-(2**53), 2**53) | _text, max_size=4
+    ),
     utm=_opt,
     bot=st.booleans(),
 )
@@ -143,3 +146,37 @@ def test_every_subcommand_has_help() -> None:
         )
         assert out.returncode == 0, (name, out.stderr)
         assert "usage: tinytrail " + name in out.stdout
+
+
+def _event(**fields: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "event_id": str(uuid.uuid4()),
+        "received_at_ms": 1,
+        "website_id": str(uuid.uuid4()),
+        "visitor_id": "a" * 64,
+        "event_type": "page_view",
+        "url": "https://x.example/",
+        "path": "/",
+    }
+    return base | fields
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"path": "/a\x00b"}, id="nul-in-path"),
+        pytest.param({"referrer": "\x00"}, id="nul-in-referrer"),
+        pytest.param({"properties": {"k\x00": 1}}, id="nul-in-property-key"),
+        pytest.param({"properties": {"k": [{"deep": "x\x00"}]}}, id="nul-nested"),
+        pytest.param({"screen_width": 2**40}, id="screen-out-of-int32"),
+        pytest.param({"screen_height": -1}, id="screen-negative"),
+    ],
+)
+def test_raw_event_rejects_what_postgres_cannot_store(fields: dict[str, object]) -> None:
+    with pytest.raises(DecodeError):
+        RawEvent.from_dict(_event(**fields))
+
+
+def test_raw_event_keeps_a_literal_backslash_u0000() -> None:
+    ev = RawEvent.from_dict(_event(properties={"text": "\\u0000"}, path="/\\u0000"))
+    assert ev.properties == {"text": "\\u0000"}

@@ -119,3 +119,74 @@ async def test_agent_decodes_enriches_stores_and_dead_letters(
     finally:
         await pool.close()
     assert snapshot(core_settings.database_url, ids) == stream
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_batch_postgres_refuses_goes_to_the_dead_letter_topic_and_the_worker_goes_on(
+    core_settings: CoreSettings, tmp_path: Any
+) -> None:
+    """A non-transient database error (a fault injected into the first sink call) must
+    not stall the partition: the batch's events are dead-lettered with their original
+    bytes and offsets, and the next batch is stored as usual."""
+    sites = make_sites(core_settings.database_url, 1)
+    now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    raws = traffic(random.Random(9), sites, 20, now_ms - 60_000, 60_000, visitors=5)
+    first, second = raws[:10], raws[10:]
+    settings = worker_settings(core_settings, str(tmp_path), batch=len(first))
+    app, rt = build_app(settings)
+    dead: list[Any] = []
+    handled: list[int] = []
+
+    async def send_dead(items: Any) -> None:
+        dead.extend(items)
+
+    real_apply = rt.sink.apply
+    calls = 0
+
+    async def apply(events: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise psycopg.errors.NumericValueOutOfRange("integer out of range")
+        return await real_apply(events, *args, **kwargs)
+
+    real_handle = rt.handle
+
+    async def handle(batch: Any) -> int:
+        n = await real_handle(batch)
+        handled.append(len(batch))
+        return n
+
+    rt.send_dead = send_dead  # type: ignore[method-assign]
+    rt.sink.apply = apply  # type: ignore[method-assign]
+    rt.handle = handle  # type: ignore[method-assign]
+    await rt.start()
+    try:
+        async with app.tt_agent.test_context() as agent:  # type: ignore[attr-defined]
+            for r in first:
+                await agent.put(value=r.to_bytes(), key=r.key, partition=0, wait=False)
+            for _ in range(200):
+                if sum(handled) >= len(first):
+                    break
+                await asyncio.sleep(0.05)
+            for r in second:
+                await agent.put(value=r.to_bytes(), key=r.key, partition=0, wait=False)
+            for _ in range(200):
+                if sum(handled) >= len(raws):
+                    break
+                await asyncio.sleep(0.05)
+    finally:
+        await rt.stop()
+    assert sum(handled) == len(raws)
+    assert sorted((d.partition, d.offset) for d in dead) == [(0, i) for i in range(len(first))]
+    assert {d.value for d in dead} == {r.to_bytes() for r in first}  # original bytes
+    assert all(d.error == "sink: NumericValueOutOfRange" for d in dead)
+    with psycopg.connect(core_settings.database_url) as conn:
+        stored = {r[0] for r in conn.execute(
+            "SELECT event_id::text FROM events WHERE website_id::text = %s", (sites[0][0],))}
+        next_offset = conn.execute(
+            "SELECT next_offset FROM stream_offsets WHERE consumer_group = %s",
+            (str(app.conf.id),)).fetchone()
+    assert stored == {r.event_id for r in second}
+    assert next_offset == (len(raws),)
