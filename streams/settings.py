@@ -15,7 +15,6 @@ class WorkerSettings(CoreSettings):
     worker_heartbeat_file: str = "/tmp/tinytrail/worker.heartbeat"
     worker_heartbeat_interval: float = Field(default=5.0, gt=0, le=60)
     worker_data_dir: str = "/tmp/tinytrail/worker-data"
-    worker_group: str = Field(default="tinytrail-worker", pattern=r"^[A-Za-z0-9._-]{1,100}$")
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     batch_window: float = Field(default=0.5, gt=0, le=1.0)  # seconds; aggregates every <= 1 s
     session_cache_size: int = Field(default=200_000, ge=100)
