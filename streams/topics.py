@@ -1,4 +1,8 @@
-"""The Faust topics of the worker: raw events in, dead letters out (raw bytes, never pickle)."""
+"""The Faust topics of the worker: raw events in, dead letters out (raw bytes, never pickle).
+
+Both are created by `tinytrail migrate` (tinytrail.topics) with their declared partitions
+and retention; here they are only bound to the Faust app.
+"""
 
 from __future__ import annotations
 
@@ -8,24 +12,20 @@ from tinytrail.settings import CoreSettings
 from tinytrail.topics import deadletter_topic, raw_events_topic
 
 
-def raw_topic(app: faust.App, settings: CoreSettings) -> faust.TopicT:
-    # Created by `tinytrail migrate` (tinytrail.topics); the worker never re-declares it.
+def _bytes_topic(app: faust.App, name: str) -> faust.TopicT:
     return app.topic(
-        raw_events_topic(settings),
+        name,
         key_type=bytes,
         value_type=bytes,
         key_serializer="raw",
         value_serializer="raw",
         internal=False,
     )
+
+
+def raw_topic(app: faust.App, settings: CoreSettings) -> faust.TopicT:
+    return _bytes_topic(app, raw_events_topic(settings))
 
 
 def dlq_topic(app: faust.App, settings: CoreSettings) -> faust.TopicT:
-    return app.topic(
-        deadletter_topic(settings),
-        key_type=bytes,
-        value_type=bytes,
-        key_serializer="raw",
-        value_serializer="raw",
-        internal=False,
-    )
+    return _bytes_topic(app, deadletter_topic(settings))
