@@ -139,7 +139,15 @@ async def load(settings: CoreSettings, events: int, days: int, today: dt.date,
     pool = make_pool(settings, name="bench-load", max_size=2)
     await open_pool(pool)
     try:
-        stats = await bulk_load(pool, generate(site, events, days, today, seed))
+        loaded = 0
+
+        def progress(day: dt.date, n: int) -> None:  # one line per day: a long job shows life
+            nonlocal loaded
+            loaded += n
+            print(f"  loaded {day} ({n:,} events; {loaded:,} of ~{events:,})", flush=True)
+
+        stats = await bulk_load(pool, generate(site, events, days, today, seed),
+                                progress=progress)
         print(f"bulk-loaded {stats.events:,} events, {stats.sessions:,} sessions, "
               f"{stats.rows:,} aggregate rows in {stats.seconds:.0f} s "
               f"({stats.events_per_second:,.0f} events/s)", flush=True)
