@@ -27,7 +27,6 @@ traffic that came in between.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import secrets
@@ -36,6 +35,8 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
+
+from collector.periodic import Periodic
 
 log = logging.getLogger("collector.salt")
 
@@ -71,8 +72,7 @@ class DailySalt:
         reassert_seconds: float = 10.0,
     ) -> None:
         self.redis, self.clock, self.retry_seconds = redis, clock, retry_seconds
-        self.reassert_seconds = reassert_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._reasserter = Periodic("salt-reassert", reassert_seconds, self.reassert)
         self._shared: dict[dt.date, bytes] = {}
         self._local: dict[dt.date, bytes] = {}
         self._next_try = 0.0
@@ -92,19 +92,10 @@ class DailySalt:
 
     def start(self) -> None:
         """Re-assert the cached salt in the background (see the module docstring)."""
-        self._task = asyncio.create_task(self._reassert_loop(), name="salt-reassert")
+        self._reasserter.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _reassert_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.reassert_seconds)
-            await self.reassert()
+        await self._reasserter.stop()
 
     async def reassert(self) -> None:
         """Put today's cached salt back if Redis lost it; adopt Redis's if it differs."""

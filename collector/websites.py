@@ -9,7 +9,6 @@ failure.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import logging
@@ -21,6 +20,7 @@ from prometheus_client import Counter, Gauge
 from psycopg_pool import AsyncConnectionPool
 
 from collector.clientip import Network
+from collector.periodic import Periodic
 
 log = logging.getLogger("collector.websites")
 
@@ -75,7 +75,7 @@ class WebsiteCache:
         self.pool, self.refresh_seconds = pool, refresh_seconds
         self.sites: dict[str, Website] = {}
         self.loaded = False
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("website-refresh", refresh_seconds, self.refresh)
 
     def get(self, website_id: str) -> Website | None:
         return self.sites.get(website_id)
@@ -94,18 +94,9 @@ class WebsiteCache:
         WEBSITES.set(len(self.sites))
         return True
 
-    async def _loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.refresh_seconds)
-            await self.refresh()
-
     async def start(self) -> None:
         await self.refresh()
-        self._task = asyncio.create_task(self._loop(), name="website-refresh")
+        self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
