@@ -33,16 +33,17 @@ from streams.sessions import (
     Session,
     add_change,
     apply_event,
-    day_date,
     new_session,
 )
 from streams.sink import (
     ADVISORY_NS,
     DIM_COUNTERS,
-    DIM_IDX,
+    DIM_KEY,
     EPOCH_UTC,
     SITE_COUNTERS,
-    SITE_IDX,
+    SITE_KEY,
+    dim_row,
+    site_row,
     ts_to_ms,
 )
 
@@ -127,17 +128,15 @@ async def copy_aggregates(cur: Any, rows: dict[AggKey, list[int]]) -> None:
     site = sorted((k, v) for k, v in rows.items() if k[4] == "")
     dims = sorted((k, v) for k, v in rows.items() if k[4] != "")
     if site:
-        cols = "website_id, day, is_bot, kpart, " + ", ".join(SITE_COUNTERS)
-        async with cur.copy(f"COPY agg_site_daily ({cols}) FROM STDIN") as cp:  # noqa: S608
+        async with cur.copy(f"COPY agg_site_daily ({', '.join(SITE_KEY + SITE_COUNTERS)})"
+                            " FROM STDIN") as cp:
             for k, v in site:
-                await cp.write_row((k[0], day_date(k[1]), k[2], k[3], *(v[i] for i in SITE_IDX)))
+                await cp.write_row(site_row(k, v))
     if dims:
-        cols = "website_id, day, is_bot, dim, key, grp, kpart, " + ", ".join(DIM_COUNTERS)
-        async with cur.copy(f"COPY agg_dim_daily ({cols}) FROM STDIN") as cp:  # noqa: S608
+        async with cur.copy(f"COPY agg_dim_daily ({', '.join(DIM_KEY + DIM_COUNTERS)})"
+                            " FROM STDIN") as cp:
             for k, v in dims:
-                await cp.write_row(
-                    (k[0], day_date(k[1]), k[2], k[4], k[5], k[6], k[3], *(v[i] for i in DIM_IDX))
-                )
+                await cp.write_row(dim_row(k, v))
 
 
 async def rebuild_day(

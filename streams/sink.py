@@ -207,48 +207,55 @@ def session_from_row(r: dict[str, object]) -> Session:
     return s
 
 
+# Aggregate delta keys are (website, day ms, is_bot, kpart, dim, key, grp); dim '' = site row.
+SITE_KEY = ("website_id", "day", "is_bot", "kpart")
+DIM_KEY = ("website_id", "day", "is_bot", "dim", "key", "grp", "kpart")
+
+
+def site_row(k: tuple, v: Sequence[int]) -> tuple:  # type: ignore[type-arg]
+    return (k[0], day_date(k[1]), k[2], k[3], *(v[i] for i in SITE_IDX))
+
+
+def dim_row(k: tuple, v: Sequence[int]) -> tuple:  # type: ignore[type-arg]
+    return (k[0], day_date(k[1]), k[2], k[4], k[5], k[6], k[3], *(v[i] for i in DIM_IDX))
+
+
+async def _add_rows(
+    cur: psycopg.AsyncCursor[object], table: str, key: Sequence[str],
+    counters: Sequence[str], rows: Iterable[tuple],  # type: ignore[type-arg]
+) -> None:
+    """COPY rows into a temp copy of `table`, then add them in one INSERT … ON CONFLICT."""
+    tmp = f"tmp_{table}"
+    await cur.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table}) ON COMMIT DELETE ROWS"
+    )
+    async with cur.copy(
+        f"COPY {tmp} ({', '.join(key)}, {', '.join(counters)}) FROM STDIN"
+    ) as cp:
+        for row in rows:
+            await cp.write_row(row)
+    sets = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in counters)
+    await cur.execute(
+        f"INSERT INTO {table} SELECT * FROM {tmp}"
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
+    )
+
+
 async def write_deltas(cur: psycopg.AsyncCursor[object], deltas: dict) -> None:  # type: ignore[type-arg]
     """Add combined deltas to the aggregate tables (one statement per table); all-zero
-    rows (a figure that moved and moved back) are left out."""
+    rows (a figure that moved and moved back) are left out. Table and column names are
+    this module's constants, never input."""
     site = []
     dims = []
     for kv in deltas.items():
         if any(kv[1]):
             (dims if kv[0][4] else site).append(kv)
     if site:
-        await cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS tmp_agg_site (LIKE agg_site_daily)"
-            " ON COMMIT DELETE ROWS"
-        )
-        async with cur.copy(
-            "COPY tmp_agg_site (website_id, day, is_bot, kpart, "
-            + ", ".join(SITE_COUNTERS) + ") FROM STDIN"
-        ) as cp:
-            for k, v in sorted(site):
-                await cp.write_row((k[0], day_date(k[1]), k[2], k[3], *(v[i] for i in SITE_IDX)))
-        sets = ", ".join(f"{c} = agg_site_daily.{c} + EXCLUDED.{c}" for c in SITE_COUNTERS)
-        await cur.execute(
-            "INSERT INTO agg_site_daily SELECT * FROM tmp_agg_site"
-            " ON CONFLICT (website_id, day, is_bot, kpart) DO UPDATE SET " + sets
-        )
+        await _add_rows(cur, "agg_site_daily", SITE_KEY, SITE_COUNTERS,
+                        (site_row(k, v) for k, v in sorted(site)))
     if dims:
-        await cur.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS tmp_agg_dim (LIKE agg_dim_daily)"
-            " ON COMMIT DELETE ROWS"
-        )
-        async with cur.copy(
-            "COPY tmp_agg_dim (website_id, day, is_bot, dim, key, grp, kpart, "
-            + ", ".join(DIM_COUNTERS) + ") FROM STDIN"
-        ) as cp:
-            for k, v in sorted(dims):
-                await cp.write_row(
-                    (k[0], day_date(k[1]), k[2], k[4], k[5], k[6], k[3], *(v[i] for i in DIM_IDX))
-                )
-        sets = ", ".join(f"{c} = agg_dim_daily.{c} + EXCLUDED.{c}" for c in DIM_COUNTERS)
-        await cur.execute(
-            "INSERT INTO agg_dim_daily SELECT * FROM tmp_agg_dim ON CONFLICT"
-            " (website_id, day, is_bot, dim, key, grp, kpart) DO UPDATE SET " + sets
-        )
+        await _add_rows(cur, "agg_dim_daily", DIM_KEY, DIM_COUNTERS,
+                        (dim_row(k, v) for k, v in sorted(dims)))
 
 
 class PartitionKeeper:
