@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -15,9 +14,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.reports import funnel
 from api.reports.params import parse_params
 from tests.reports import aggdata as A
-from tinytrail.db import make_pool, open_pool
 from tinytrail.envelope import ApiError
-from tinytrail.settings import CoreSettings
 
 pytestmark = pytest.mark.postgres
 
@@ -26,16 +23,6 @@ PATHS = ["/", "/pricing", "/signup", "/onboarding", "/blog/x"]
 GROUPS = {"/blog/x": "Blog", "/pricing": "Money", "/signup": "Money"}
 OTHER = [("outbound_link", None), ("custom", "signup_complete"), ("custom", "video"),
          ("scroll_50", None)]
-
-
-@pytest.fixture
-async def pool(pg_dsn: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = make_pool(CoreSettings(database_url=pg_dsn), name="funnel-test", max_size=2)
-    await open_pool(p)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 @pytest.fixture(scope="module")

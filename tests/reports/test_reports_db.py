@@ -8,7 +8,6 @@ plain Python recomputation from the same rows (tests/reports/aggdata.py).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -19,8 +18,6 @@ from api.reports import custom_events, devices, flow, pages, sources, summary, t
 from api.reports.params import ReportParams, parse_params
 from api.reports.store import first_day
 from tests.reports import aggdata as A
-from tinytrail.db import make_pool, open_pool
-from tinytrail.settings import CoreSettings
 
 pytestmark = pytest.mark.postgres
 
@@ -28,16 +25,6 @@ TODAY = dt.date(2026, 3, 1)
 # 12 recent days with gaps, plus days a year back (yoy) and far back (period=all).
 DAYS = [TODAY - dt.timedelta(days=i) for i in range(12) if i not in (3, 4)] + [
     dt.date(2025, 2, 24), dt.date(2025, 2, 27), dt.date(2024, 6, 1)]
-
-
-@pytest.fixture
-async def pool(pg_dsn: str) -> AsyncIterator[AsyncConnectionPool]:
-    p = make_pool(CoreSettings(database_url=pg_dsn), name="reports-test", max_size=2)
-    await open_pool(p)
-    try:
-        yield p
-    finally:
-        await p.close()
 
 
 @pytest.fixture(scope="module")
