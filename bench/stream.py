@@ -81,6 +81,11 @@ def print_phases(batches: int, phases: dict[str, float], n: int, wall: float) ->
         print(f"  {name:<28} {sec:7.2f} s {100 * sec / wall:5.1f}%  {1e6 * sec / n:7.1f} us/event")
 
 
+def tail(path: str, lines: int = 40) -> str:
+    with open(path, errors="replace") as f:
+        return "".join(f.readlines()[-lines:])
+
+
 def worker_rate(
     settings: CoreSettings, n: int, tmp: str, batch_size: int, window: float
 ) -> tuple[float, float]:
@@ -93,11 +98,13 @@ def worker_rate(
     try:
         deadline = time.monotonic() + 600
         while applied_messages(settings) == 0:
-            assert proc.poll() is None and time.monotonic() < deadline, "worker did not start"
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"worker did not start; its log:\n{tail(f'{tmp}/bench.log')}")
             time.sleep(0.05)
         t0, base = time.perf_counter(), applied_messages(settings)
         while (done := applied_messages(settings)) < n:
-            assert proc.poll() is None and time.monotonic() < deadline, "worker stopped"
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"worker stopped; its log:\n{tail(f'{tmp}/bench.log')}")
             time.sleep(0.05)
         end = time.perf_counter()
         return (done - base) / (end - t0), end - started
@@ -128,7 +135,7 @@ async def main() -> int:
     try:
         bare = await bare_consumer(settings, args.events)
         print(f"bare aiokafka consumer (decode only): {bare:,.0f} events/s", flush=True)
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(prefix="tt-bench-") as tmp:
             worker, wall = worker_rate(settings, args.events, tmp, args.batch_size,
                                        args.batch_window)
             batches, phases = phase_totals(f"{tmp}/bench.log")

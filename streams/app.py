@@ -1,6 +1,8 @@
 """The stream worker: a Faust app with one batching agent over the raw events topic.
 
-Per batch (`take_events(batch_size, within=batch_window)`, concurrency 1):
+The raw topic is read in bulk: `streams/consumer.py` hands each fetch over as one
+`RawBatch` to an in-memory channel; the agent (concurrency 1) takes up to
+`FETCHES_PER_BATCH` of them within `batch_window` and runs, per batch:
 decode (one choke point: `RawEvent.from_bytes`; failures -> dead-letter topic
 with partition/offset), enrich (named pure steps), then `Sink.apply`: one
 Postgres transaction for events + sessions + aggregate deltas + offsets. After
@@ -37,6 +39,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 from psycopg_pool import PoolTimeout
 
+from streams.consumer import BatchingTransport, RawBatch
 from streams.enrich import enrich_batch
 from streams.models import Enriched
 from streams.retention import run_retention
@@ -62,6 +65,12 @@ SEEKS = Counter(
 SEEK_FAILED = Counter("tinytrail_worker_seek_failures_total", "Seeks to stored offsets failed")
 MAX_ATTEMPTS = 30
 GC_THRESHOLD = 100_000  # allocations between young-generation collections (default 700)
+FETCHES_PER_BATCH = 4  # a fetch returns at most batch_size / 4 records
+LOST_FETCHES = Counter("tinytrail_worker_lost_fetches_total",
+                       "Fetched batches Faust's flow control dropped before the agent took them")
+STALL_TICKS = 2  # stall checks in a row with fetched-but-unapplied records and no progress
+STALE = Counter("tinytrail_worker_stale_batches_total",
+                "Fetched batches dropped: a rebalance happened since the fetch")
 
 
 class Runtime:
@@ -81,6 +90,9 @@ class Runtime:
         self.dlq = dlq_topic(app, settings)
         self.windows: Any = None
         self.ready = asyncio.Event()
+        self.batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
+        self.agent_started = asyncio.Event()
+        self._stall: tuple[Any, int] = (None, 0)
         self._open_lock = asyncio.Lock()
 
     async def open_db(self) -> None:
@@ -161,6 +173,7 @@ class Runtime:
                 for stale in (consumer._acked, consumer._acked_index, consumer._gap):
                     stale.pop(tp, None)
             self.sink.reset()
+            self.sink.seeked({tp.partition: off for tp, off in targets.items()})
             SEEKS.labels(why).inc()
             log.info("seeked raw partitions to stored offsets (%s)", why,
                      extra={"offsets": {tp.partition: o for tp, o in targets.items()}})
@@ -168,7 +181,42 @@ class Runtime:
             SEEK_FAILED.inc()
             log.exception("seek to stored offsets failed (%s)", why)
 
-    async def resync(self) -> None:
+    def raw_positions(self) -> dict[int, int]:
+        """Partition -> the offset the consumer reads next (assigned raw partitions)."""
+        consumer: Any = self.app.consumer
+        topic = raw_events_topic(self.settings)
+        out = {}
+        for tp in consumer.assignment():
+            off = consumer._read_offset.get(tp) if tp.topic == topic else None
+            if off is not None:
+                out[tp.partition] = int(off)
+        return out
+
+    async def check_stalled(self) -> None:
+        """Re-seek when records were fetched past what Postgres applied and nothing
+        moves: Faust's flow control can drop fetched batches (it clears its queues on a
+        rebalance and cancels pending puts), and without newer messages no offset gap
+        would ever show it. Postgres' offsets say where to resume, so a needless re-seek
+        costs only a refetch."""
+        app: Any = self.app
+        if app.rebalancing or not self.ready.is_set() or self.batch_lock.locked():
+            self._stall = (None, 0)
+            return
+        applied = self.sink.applied_ends()
+        state = (tuple(sorted(self.raw_positions().items())), tuple(sorted(applied.items())))
+        ahead = any(pos > applied.get(p, pos) for p, pos in state[0])
+        last, ticks = self._stall
+        ticks = ticks + 1 if ahead and state == last else 0
+        self._stall = (state, ticks)
+        if ticks >= STALL_TICKS:
+            log.warning("fetched records are not being applied; seeking back to the"
+                        " stored offsets", extra={"positions": dict(state[0]),
+                                                  "applied": applied})
+            self._stall = (None, 0)
+            async with self.batch_lock:
+                await self.resync("stalled")
+
+    async def resync(self, why: str = "gap") -> None:
         """After an offset gap: stop the flow, drop what Faust has queued (it is after
         the hole, or stale), seek every raw partition to its stored offset, resume.
 
@@ -181,7 +229,7 @@ class Runtime:
         app.flow_control.suspend()
         app.flow_control.clear()
         try:
-            await self.seek_to_stored("gap")
+            await self.seek_to_stored(why)
         finally:
             if not app.rebalancing:
                 app.flow_control.resume()
@@ -200,8 +248,25 @@ class Runtime:
         for f in futs:
             await f
 
+    async def handle_batches(self, batches: Sequence[RawBatch]) -> int:
+        """Process the fetches the agent took; batches fetched before the latest
+        rebalance are dropped (their partitions were sought again since)."""
+        current = self.app.consumer_generation_id
+        log.debug("agent took %d fetches (generation %s)", len(batches), current)
+        records: list[Any] = []
+        for b in batches:
+            if b.generation is not None and b.generation != current:
+                STALE.inc()
+                continue
+            records.extend(b.records)
+        if not records:
+            return 0
+        async with self.batch_lock:
+            return await self.handle(records)
+
     async def handle(self, events: Sequence[Any]) -> int:
-        """Process one batch of Faust events; returns the number of new events stored."""
+        """Process one batch of raw records (`.partition`, `.offset`, `.key`, `.value`);
+        returns the number of new events stored."""
         await self.ready.wait()
         ph = self.phases
         if ph.batches:
@@ -212,8 +277,7 @@ class Runtime:
         offsets: dict[int, list[int]] = {}
         decoded: list[Enriched] = []
         dead: list[DeadLetter] = []
-        for ev in events:
-            msg = ev.message
+        for msg in events:
             p, off = msg.partition, msg.offset
             if off > marks.get(p, -1):
                 marks[p] = off
@@ -258,8 +322,7 @@ class Runtime:
                 SINK_REFUSED.inc(len(kept))
                 log.error("postgres refused a batch (%s: %s); %d events dead-lettered",
                           type(exc).__name__, exc, len(kept))
-                original = {(ev.message.partition, ev.message.offset): ev.message
-                            for ev in events}
+                original = {(m.partition, m.offset): m for m in events}
                 for e in kept:
                     msg = original.get((e.kafka_partition, e.kafka_offset))
                     dead.append(DeadLetter(e.kafka_partition, e.kafka_offset,
@@ -288,8 +351,15 @@ class Runtime:
         return len(res.new_events)
 
 
+class WorkerApp(faust.App):  # type: ignore[misc]
+    """Faust app whose consumer hands the raw topic over in bulk (streams/consumer.py)."""
+
+    def _new_transport(self) -> Any:
+        return BatchingTransport(self.conf.broker_consumer, self)
+
+
 def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
-    app = faust.App(
+    app = WorkerApp(
         f"{settings.topic_prefix}-worker",
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
@@ -304,11 +374,9 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         datadir=settings.worker_data_dir,
         value_serializer="raw",
         key_serializer="raw",
-        # Throughput: let one `take_events` call fill a whole batch. Faust's defaults
-        # (4,096-message stream buffer, 1 MiB fetches) would cap a batch below
-        # `batch_size` and pause the fetcher between batches.
-        stream_buffer_maxsize=max(4096, 2 * settings.batch_size),
-        broker_max_poll_records=max(500, settings.batch_size),
+        # A fetch returns at most batch_size / FETCHES_PER_BATCH records; the agent
+        # joins up to FETCHES_PER_BATCH of them into one Postgres transaction.
+        broker_max_poll_records=max(1, settings.batch_size // FETCHES_PER_BATCH),
         consumer_max_fetch_size=16 * 1024 * 1024,
         # The changelog of the realtime table: a few ms of linger batches a batch's
         # window writes into one produce request per partition.
@@ -321,11 +389,32 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
                    beacon=app.tables.beacon)
     )
     topic = raw_topic(app, settings)
+    app.topics.add(topic)  # subscribed (assignment, co-partitioned tables), read in bulk
+    fetched = app.channel(maxsize=2 * FETCHES_PER_BATCH)
 
-    @app.agent(topic, concurrency=1)
+    async def deliver(batch: RawBatch) -> None:
+        # An in-memory channel drops what is sent before its agent subscribed: the
+        # first fetches can come before Faust started the agent.
+        await rt.agent_started.wait()
+        try:
+            await fetched.send(value=batch)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being cancelled ourselves
+            # Faust cleared the channel (flow control on a rebalance or resync) and
+            # cancelled this put: the batch is gone; the stall check re-seeks.
+            LOST_FETCHES.inc()
+
+    consumer: Any = app.consumer
+    consumer.raw_topic = topic.get_topic_name()
+    consumer.deliver = deliver
+
+    @app.agent(fetched, concurrency=1)
     async def process(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(settings.batch_size, within=settings.batch_window):
-            await rt.handle(batch)
+        rt.agent_started.set()  # the stream is subscribed to the channel by now
+        async for batches in stream.take(FETCHES_PER_BATCH, within=settings.batch_window):
+            await rt.handle_batches(batches)
 
     @app.task
     async def _start() -> None:
@@ -340,7 +429,8 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:
-        rt.sink.reset()
+        async with rt.batch_lock:  # let the batch in flight finish first
+            rt.sink.reset()
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any, **kw: Any) -> None:
@@ -354,6 +444,10 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         path = pathlib.Path(settings.worker_heartbeat_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+
+    @app.timer(1.0)
+    async def _stall_check() -> None:
+        await rt.check_stalled()
 
     @app.timer(60.0)
     async def _expire_windows() -> None:

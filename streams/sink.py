@@ -381,6 +381,14 @@ class Sink:
         self.cache.clear()
         self._expected_next.clear()
 
+    def seeked(self, stored: Mapping[int, int]) -> None:
+        """The consumer was just positioned at these stored next offsets."""
+        self._expected_next.update(stored)
+
+    def applied_ends(self) -> dict[int, int]:
+        """Partition -> the next offset Postgres holds for it, as this process last saw."""
+        return dict(self._expected_next)
+
     async def resume_offsets(self, earliest: Mapping[int, int]) -> dict[int, int]:
         """Where each of these partitions must resume: its stored `next_offset`.
 

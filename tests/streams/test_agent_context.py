@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from streams.app import build_app
+from streams.consumer import RawBatch, RawRecord
 from streams.rebuild import rebuild_days
 from streams.settings import WorkerSettings
 from tests.streams.gen import traffic
@@ -74,8 +75,9 @@ async def test_agent_decodes_enriches_stores_and_dead_letters(
     await rt.start()
     try:
         async with app.tt_agent.test_context() as agent:  # type: ignore[attr-defined]
-            for key, value in msgs:
-                await agent.put(value=value, key=key, partition=0, wait=False)
+            records = [RawRecord(0, i, key, value) for i, (key, value) in enumerate(msgs)]
+            await agent.put(RawBatch(records[:50]), wait=False)
+            await agent.put(RawBatch(records[50:]), wait=False)
             for _ in range(200):  # bounded: the batch is full, so it goes at once
                 if sum(handled) >= len(msgs):
                     break
@@ -164,14 +166,14 @@ async def test_a_batch_postgres_refuses_goes_to_the_dead_letter_topic_and_the_wo
     await rt.start()
     try:
         async with app.tt_agent.test_context() as agent:  # type: ignore[attr-defined]
-            for r in first:
-                await agent.put(value=r.to_bytes(), key=r.key, partition=0, wait=False)
+            await agent.put(RawBatch([RawRecord(0, i, r.key, r.to_bytes())
+                                      for i, r in enumerate(first)]), wait=False)
             for _ in range(200):
                 if sum(handled) >= len(first):
                     break
                 await asyncio.sleep(0.05)
-            for r in second:
-                await agent.put(value=r.to_bytes(), key=r.key, partition=0, wait=False)
+            await agent.put(RawBatch([RawRecord(0, len(first) + i, r.key, r.to_bytes())
+                                      for i, r in enumerate(second)]), wait=False)
             for _ in range(200):
                 if sum(handled) >= len(raws):
                     break
