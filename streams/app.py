@@ -43,6 +43,7 @@ from streams.consumer import BatchingTransport, RawBatch
 from streams.enrich import enrich_batch
 from streams.models import Enriched
 from streams.retention import run_retention
+from streams.session_state import SessionTable
 from streams.settings import WorkerSettings
 from streams.sink import DeadLetter, Phases, Sink
 from streams.topics import dlq_topic, raw_topic
@@ -83,15 +84,20 @@ class Runtime:
         self.redis: Any = None
         self.websites = WebsiteCache(self.pool, settings.website_refresh_interval)
         self.phases = Phases()
+        self.sessions = SessionTable(app, settings.events_partitions, settings.kafka_bootstrap)
         self.sink = Sink(
             self.pool, group=str(app.conf.id), topic=raw_events_topic(settings),
-            cache_size=settings.session_cache_size, phases=self.phases,
+            store=self.sessions, phases=self.phases,
         )
         self.dlq = dlq_topic(app, settings)
         self.windows: Any = None
         self.ready = asyncio.Event()
         self.batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
         self.agent_started = asyncio.Event()
+        # Set when partitions are revoked, cleared once the next assignment sought the
+        # stored offsets: batches fetched before must not be applied meanwhile (their
+        # partitions may already be another worker's).
+        self.revoked = False
         self._stall: tuple[Any, int] = (None, 0)
         self._open_lock = asyncio.Lock()
 
@@ -118,6 +124,7 @@ class Runtime:
         log.info("worker ready", extra={"websites": len(self.websites)})
 
     async def stop(self) -> None:
+        await self.sessions.stop()
         await self.pool.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -139,6 +146,7 @@ class Runtime:
         async def perform_seek() -> None:
             await faust_seek()
             await self.seek_to_stored("assigned")
+            self.revoked = False
 
         consumer.perform_seek = perform_seek  # type: ignore[method-assign]
         consumer._tt_seek_installed = True  # type: ignore[attr-defined]
@@ -252,6 +260,9 @@ class Runtime:
         """Process the fetches the agent took; batches fetched before the latest
         rebalance are dropped (their partitions were sought again since)."""
         current = self.app.consumer_generation_id
+        if self.revoked:  # between a revocation and the next assignment's seek
+            STALE.inc(len(batches))
+            return 0
         log.debug("agent took %d fetches (generation %s)", len(batches), current)
         records: list[Any] = []
         for b in batches:
@@ -365,6 +376,11 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         store="memory://",
         topic_partitions=settings.events_partitions,
         topic_replication_factor=settings.topic_replication,
+        # No standby copies of the tables: a standby reads every changelog message of
+        # the other workers' partitions one by one (Faust's per-message path), which
+        # would cost each worker as much as the sessions it writes itself. A partition
+        # that moves recovers its changelog instead (docs/STREAMS.md).
+        table_standby_replicas=0,
         broker_session_timeout=settings.broker_session_timeout,
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
         consumer_auto_offset_reset="earliest",
@@ -430,6 +446,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:
         async with rt.batch_lock:  # let the batch in flight finish first
+            rt.revoked = True
             rt.sink.reset()
 
     @app.on_partitions_assigned.connect
@@ -438,6 +455,11 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         # itself happens in `perform_seek` (see `Runtime.install_seek`).
         rt.install_seek()
         rt.sink.reset()
+        # Sessions of partitions this worker no longer owns leave memory (Faust keeps
+        # what it recovered for them, but not what we wrote); the kept ones stay.
+        topic = raw_events_topic(settings)
+        owned = {tp.partition for tp in assigned if tp.topic == topic}
+        rt.sessions.forget(p for p in range(settings.events_partitions) if p not in owned)
 
     @app.timer(settings.worker_heartbeat_interval)
     async def _heartbeat() -> None:
@@ -450,8 +472,10 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         await rt.check_stalled()
 
     @app.timer(60.0)
-    async def _expire_windows() -> None:
+    async def _expire() -> None:
         expire(rt.windows)
+        async with rt.batch_lock:  # not while a batch holds copies of these sessions
+            await rt.sessions.expire()
 
     @app.timer(settings.retention_interval, on_leader=False)
     async def _retention() -> None:

@@ -1,4 +1,4 @@
-"""Bulk loader for benchmarks and backfills: events, sessions and aggregates with COPY.
+"""Bulk loader for benchmarks and backfills: events (with session ids) and aggregates.
 
 `bulk_load(pool, events)` takes generated or historical events (`Enriched`, or
 `RawEvent` which it enriches with the workers' own pipeline), one UTC day at a
@@ -10,7 +10,7 @@ order:
   * the aggregate figures through the SAME `apply_event` / `add_change` code the
     sink and the rebuild use, so `rebuild_days` over the loaded days gives the
     same rows (tested in tests/streams/test_bulk_pg.py);
-  * `COPY` for events and sessions, one upsert per aggregate table per day
+  * `COPY` for events, one upsert per aggregate table per day
     (`streams.sink.write_deltas`), all of one day in ONE transaction under the
     day's exclusive advisory lock (the one the rebuild takes), so a worker batch
     for that day never interleaves.
@@ -51,9 +51,7 @@ from streams.sessions import (
 from streams.sink import (
     ADVISORY_NS,
     EVENT_COLUMNS,
-    SESSION_COLUMNS,
     event_row,
-    session_row,
     write_deltas,
 )
 from tinytrail.event import RawEvent
@@ -138,9 +136,6 @@ async def _load_day(
             async with c.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as cp:
                 for e in events:
                     await cp.write_row(event_row(e))
-            async with c.copy(f"COPY sessions ({', '.join(SESSION_COLUMNS)}) FROM STDIN") as cp:
-                for s in sessions:
-                    await cp.write_row(session_row(s))
             await write_deltas(c, rows)
     stats.events += len(events)
     stats.sessions += len(sessions)

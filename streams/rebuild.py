@@ -44,8 +44,8 @@ from streams.sink import (
     SITE_KEY,
     dim_row,
     site_row,
-    ts_to_ms,
 )
+from streams.stored import STORED_COLUMNS, enriched_from_tuple
 
 log = logging.getLogger("tinytrail.streams.rebuild")
 
@@ -57,39 +57,8 @@ _COLUMNS = (
 )
 # Same fields as tuples, event time as epoch ms: events are stored from whole
 # milliseconds, so extract(epoch) * 1000 (numeric, exact) is an integer.
-_TUPLE_COLUMNS = (
-    "event_id::text, (extract(epoch FROM received_at) * 1000)::bigint, website_id::text,"
-    " visitor_id, session_id::text, event_type, event_name, path, referrer_domain,"
-    " referrer_channel, utm_source, utm_medium, utm_campaign, screen_bucket, browser_family,"
-    " os_family, device_type, content_group, is_bot, kafka_partition"
-)
 FETCH_ROWS = 20_000
 PARALLEL_DAYS = 2
-
-
-def enriched_from_row(r: dict[str, Any]) -> Enriched:
-    """The fields of a stored event that sessions and aggregates read."""
-    return Enriched(
-        event_id=r["event_id"], received_at_ms=ts_to_ms(r["received_at"]),
-        website_id=r["website_id"], visitor_id=r["visitor_id"], event_type=r["event_type"],
-        url="", path=r["path"], referrer=None, user_agent="", screen_width=None,
-        screen_height=None, name=r["event_name"], properties=None, utm_source=r["utm_source"],
-        utm_medium=r["utm_medium"], utm_campaign=r["utm_campaign"], is_bot=r["is_bot"],
-        is_excluded=False, kafka_partition=r["kafka_partition"], kafka_offset=0,
-        browser_family=r["browser_family"], os_family=r["os_family"],
-        device_type=r["device_type"], referrer_domain=r["referrer_domain"],
-        referrer_channel=r["referrer_channel"], content_group=r["content_group"],
-        screen_bucket=r["screen_bucket"], session_id=r["session_id"],
-    )
-
-
-def enriched_from_tuple(r: tuple[Any, ...]) -> Enriched:
-    """`_TUPLE_COLUMNS` row -> the fields sessions and aggregates read (positional: fast)."""
-    return Enriched(
-        r[0], r[1], r[2], r[3], r[5], "", r[7], None, "", None, None, r[6], None, r[10],
-        r[11], r[12], r[18], False, r[19], 0, r[14], r[15], r[16], r[8], r[9], r[17], r[13],
-        r[4],
-    )
 
 
 class SessionFolder:
@@ -156,7 +125,7 @@ async def rebuild_day(
         await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NS, ordinal))
         async with conn.cursor(name="tt_rebuild", row_factory=tuple_row) as cur:
             await cur.execute(
-                f"SELECT {_TUPLE_COLUMNS} FROM events WHERE received_at >= %(start)s"  # noqa: S608
+                f"SELECT {STORED_COLUMNS} FROM events WHERE received_at >= %(start)s"  # noqa: S608
                 f" AND received_at < %(end)s AND NOT is_excluded{site_filter}"
                 " ORDER BY events.session_id",
                 params,

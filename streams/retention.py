@@ -1,7 +1,7 @@
 """Retention: drop daily event partitions older than `retention_days`, create days ahead.
 
-Aggregates are kept for ever; sessions of dropped days go too (they are only
-needed while a day can still receive events). The same timer then compacts the
+Aggregates are kept for ever (sessions live in the worker's Faust table, which
+expires them itself: streams/session_state.py). The same timer then compacts the
 aggregates of closed days (`streams/compaction.py`: days before yesterday, UTC,
 collapsed across partitions; idempotent, so running it hourly costs one indexed
 look-up when there is nothing to do).
@@ -48,7 +48,6 @@ async def run_retention(
                 await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
                     sql.Identifier(row["name"])))
                 dropped.append(row["name"])
-        await conn.execute("DELETE FROM sessions WHERE day < %s", (oldest_kept,))
     if dropped:
         log.info("retention dropped %d event partitions", len(dropped), extra={"dropped": dropped})
     await compact_old_days(pool, today)

@@ -17,7 +17,6 @@ class WorkerSettings(CoreSettings):
     worker_data_dir: str = "/tmp/tinytrail/worker-data"
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     batch_window: float = Field(default=0.5, gt=0, le=1.0)  # seconds; aggregates every <= 1 s
-    session_cache_size: int = Field(default=200_000, ge=100)
     website_refresh_interval: float = Field(default=5.0, gt=0, le=5.0)
     retention_days: int = Field(default=400, ge=1)
     retention_interval: float = Field(default=3600.0, gt=0)

@@ -7,12 +7,13 @@ Per batch, in ONE transaction (PIPELINE.md §4, "offsets stored in the sink"):
      rebuild (exclusive lock on its day) never interleaves with a batch;
   3. skip events whose (received_at, event_id) is already stored (the same event
      produced twice); only the really new events go on;
-  4. assign them to sessions (visitor's latest session of the day, from the
-     in-memory cache or one query for the misses), compute the aggregate deltas
-     (per-event counts + contribution(after) - contribution(before) per session);
-  5. COPY the new events into `events`, upsert the touched sessions (absolute
-     values), add the combined deltas to `agg_site_daily` / `agg_dim_daily`,
-     and advance `stream_offsets`.
+  4. assign them to sessions (the visitor's latest session of the day, from the
+     session store: the worker's Faust table, streams/session_state.py), compute
+     the aggregate deltas (per-event counts + contribution(after) -
+     contribution(before) per session);
+  5. COPY the new events (each with its `session_id`) into `events`, add the
+     combined deltas to `agg_site_daily` / `agg_dim_daily`, and advance
+     `stream_offsets`.
 A crash anywhere before COMMIT leaves nothing; after COMMIT the replayed
 messages are below `next_offset` and are skipped.
 
@@ -30,9 +31,11 @@ broker says there is no record". The aggregate upserts use
 `x = agg.x + EXCLUDED.x`: that is safe ONLY because they commit atomically with
 the offsets and event rows that fence them (STYLE.md's exception).
 
-The session cache is updated only after COMMIT, per partition, and is dropped
-for a partition whenever its stored offset is not the one this process wrote
-last (another worker owned it meanwhile) and on every rebalance.
+The session store is written only after COMMIT (the batch works on copies of
+the sessions it touches), and it is reloaded from the stored events for a partition
+whose stored offset is neither the one this process wrote last nor the one the
+store says it matches (a crash lost changelog writes, or another worker wrote the
+partition meanwhile): see streams/session_state.py.
 """
 
 from __future__ import annotations
@@ -41,7 +44,6 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -51,6 +53,7 @@ from prometheus_client import Counter, Histogram
 from psycopg_pool import AsyncConnectionPool
 
 from streams.models import NIL_SESSION, Enriched
+from streams.session_state import MemorySessions, SessionTable, lookup
 from streams.sessions import (
     DAY_MS,
     Deltas,
@@ -97,13 +100,6 @@ EVENT_COLUMNS = (
     "utm_source", "utm_medium", "utm_campaign", "screen_width", "screen_height",
     "screen_bucket", "browser_family", "os_family", "device_type", "content_group",
     "properties", "is_bot", "is_excluded", "kafka_partition", "kafka_offset",
-)
-SESSION_COLUMNS = (
-    "session_id", "website_id", "visitor_id", "day", "kpart", "is_bot", "first_of_day",
-    "first_ms", "last_ms", "first_eid", "pageviews", "events", "engaged", "landing_ms",
-    "landing_eid", "landing_path", "landing_group", "exit_ms", "exit_eid", "exit_path",
-    "exit_group", "channel", "referrer_domain", "utm_source", "utm_medium", "utm_campaign",
-    "device_type", "browser_family", "os_family", "screen_bucket", "seen_pages", "seen_groups",
 )
 SITE_COUNTERS = ("visitors", "visits", "pageviews", "bounces", "duration_sec", "events")
 SITE_IDX = (0, 1, 2, 6, 7, 8)
@@ -166,45 +162,6 @@ def event_row(ev: Enriched) -> tuple[object, ...]:
         orjson.dumps(ev.properties).decode() if ev.properties is not None else None,
         ev.is_bot, ev.is_excluded, ev.kafka_partition, ev.kafka_offset,
     )
-
-
-def session_row(s: Session) -> tuple[object, ...]:
-    return (
-        s.session_id, s.website_id, s.visitor_id, day_date(s.day), s.kpart, s.is_bot,
-        s.first_of_day, s.first_ms, s.last_ms, s.first_eid, s.pageviews, s.events, s.engaged,
-        s.landing_ms, s.landing_eid, s.landing_path, s.landing_group, s.exit_ms, s.exit_eid,
-        s.exit_path, s.exit_group, s.channel, s.referrer_domain, s.utm_source, s.utm_medium,
-        s.utm_campaign, s.device_type, s.browser_family, s.os_family, s.screen_bucket,
-        orjson.dumps(sorted(s.seen_pages)).decode(), orjson.dumps(sorted(s.seen_groups)).decode(),
-    )
-
-
-def session_from_row(r: dict[str, object]) -> Session:
-    def opt(v: object) -> str | None:
-        return None if v is None else str(v)
-
-    s = Session(
-        session_id=str(r["session_id"]), website_id=str(r["website_id"]),
-        visitor_id=str(r["visitor_id"]),
-        day=(r["day"] - day_date(0)).days,  # type: ignore[operator]
-        kpart=int(r["kpart"]),  # type: ignore[call-overload]
-        is_bot=bool(r["is_bot"]), first_of_day=bool(r["first_of_day"]),
-        first_ms=int(r["first_ms"]), last_ms=int(r["last_ms"]),  # type: ignore[call-overload]
-        first_eid=str(r["first_eid"]), channel=str(r["channel"]),
-        referrer_domain=opt(r["referrer_domain"]), utm_source=opt(r["utm_source"]),
-        utm_medium=opt(r["utm_medium"]), utm_campaign=opt(r["utm_campaign"]),
-        device_type=str(r["device_type"]), browser_family=str(r["browser_family"]),
-        os_family=str(r["os_family"]), screen_bucket=str(r["screen_bucket"]),
-        pageviews=int(r["pageviews"]), events=int(r["events"]),  # type: ignore[call-overload]
-        engaged=bool(r["engaged"]),
-        landing_ms=r["landing_ms"], landing_eid=opt(r["landing_eid"]),  # type: ignore[arg-type]
-        landing_path=opt(r["landing_path"]), landing_group=opt(r["landing_group"]),
-        exit_ms=r["exit_ms"], exit_eid=opt(r["exit_eid"]),  # type: ignore[arg-type]
-        exit_path=opt(r["exit_path"]), exit_group=opt(r["exit_group"]),
-    )
-    s.seen_pages = {(p, g) for p, g in r["seen_pages"]}  # type: ignore[attr-defined]
-    s.seen_groups = set(r["seen_groups"])  # type: ignore[call-overload]
-    return s
 
 
 # Aggregate delta keys are (website, day ms, is_bot, kpart, dim, key, grp); dim '' = site row.
@@ -279,42 +236,6 @@ class PartitionKeeper:
         self._known.clear()
 
 
-class SessionCache:
-    """Latest session per (website, visitor, day, bot, kpart), LRU, one dict per partition."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._parts: dict[int, OrderedDict[SessionKey, Session]] = {}
-        self._size = 0
-
-    def get(self, key: SessionKey) -> Session | None:
-        part = self._parts.get(key[4])
-        if part is None:
-            return None
-        s = part.get(key)
-        if s is not None:
-            part.move_to_end(key)
-        return s
-
-    def put(self, s: Session) -> None:
-        part = self._parts.setdefault(s.kpart, OrderedDict())
-        if s.key not in part:
-            self._size += 1
-        part[s.key] = s
-        part.move_to_end(s.key)
-        while self._size > self._capacity:
-            biggest = max(self._parts.values(), key=len)
-            biggest.popitem(last=False)
-            self._size -= 1
-
-    def drop_partition(self, kpart: int) -> None:
-        self._size -= len(self._parts.pop(kpart, {}))
-
-    def clear(self) -> None:
-        self._parts.clear()
-        self._size = 0
-
-
 @dataclass(frozen=True)
 class OffsetGap:
     """Partition `partition` must resume at `expected` (its stored next offset after this
@@ -364,30 +285,32 @@ class Sink:
     """Applies decoded, enriched batches to Postgres exactly once (see module doc)."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, *, group: str, topic: str, cache_size: int = 200_000,
-        phases: Phases | None = None,
+        self, pool: AsyncConnectionPool, *, group: str, topic: str,
+        store: SessionTable | MemorySessions | None = None, phases: Phases | None = None,
     ) -> None:
         self.pool = pool
         self.group = group
         self.topic = topic
-        self.cache = SessionCache(cache_size)
+        self.store = store if store is not None else MemorySessions()
         self.partitions = PartitionKeeper()
         self.phases = phases or Phases()
         self._expected_next: dict[int, int] = {}
+        self._seeked: dict[int, int] = {}
         self._check_left = 0  # batches that still look stored event ids up first
 
     def reset(self) -> None:
-        """Forget everything in memory (rebalance, rollback)."""
-        self.cache.clear()
+        """Forget which offsets this process wrote last (rebalance, rollback): the next
+        batch of each partition checks the session store against the stored offset."""
         self._expected_next.clear()
+        self._seeked.clear()
 
     def seeked(self, stored: Mapping[int, int]) -> None:
         """The consumer was just positioned at these stored next offsets."""
-        self._expected_next.update(stored)
+        self._seeked.update(stored)
 
     def applied_ends(self) -> dict[int, int]:
         """Partition -> the next offset Postgres holds for it, as this process last saw."""
-        return dict(self._expected_next)
+        return {**self._seeked, **self._expected_next}
 
     async def resume_offsets(self, earliest: Mapping[int, int]) -> dict[int, int]:
         """Where each of these partitions must resume: its stored `next_offset`.
@@ -481,10 +404,17 @@ class Sink:
                 self.reset()
                 raise
             break
-        for s in touched:
-            self.cache.put(s)
-        self._expected_next.update(ends)
-        ph.lap("session_cache")
+        try:
+            await self.store.publish(touched, ends)
+        except Exception:
+            # Committed, but the store may lack this batch: make the next batch of these
+            # partitions compare the store's mark with Postgres (and reload).
+            for p in ends:
+                self._expected_next.pop(p, None)
+            log.exception("session store write failed; the partitions will be reloaded")
+        else:
+            self._expected_next.update(ends)
+        ph.lap("session_store")
         for g in res.gaps:
             OFFSET_GAPS.labels(str(g.partition)).inc()
             log.warning(
@@ -526,8 +456,12 @@ class Sink:
         )
         fence = {int(r["kpartition"]): int(r["next_offset"]) for r in await cur.fetchall()}
         for p in parts:
-            if self._expected_next.get(p) != fence[p]:
-                self.cache.drop_partition(p)  # someone else wrote this partition meanwhile
+            if self._expected_next.get(p) != fence[p] and not self.store.current(p, fence[p]):
+                # The store is behind Postgres here (lost changelog writes, or another
+                # worker wrote p meanwhile): rebuild p's sessions under the row lock.
+                why = "first" if p not in self._expected_next else "moved"
+                await self.store.reload(cur, p, fence[p], why)
+                ph.lap("session_reload")
         # Where each partition's applied run ends (exclusive): never past a hole.
         ends: dict[int, int] = {}
         if offsets is not None:
@@ -595,37 +529,13 @@ class Sink:
         ph.lap("pg_dedup")
         # 4. Sessions and deltas.
         deltas = Deltas()
-        created: set[str] = set()
-        touched = await self._sessionise(cur, new, deltas, created)
+        touched = await self._sessionise(cur, new, deltas)
         # 5. Writes.
         if new:
             async with cur.copy(f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as cp:
                 for e in new:
                     await cp.write_row(event_row(e))
         ph.lap("pg_copy_events")
-        # New sessions cannot conflict (fresh uuid4): straight COPY. Sessions stored
-        # before and grown now: COPY to a temp table, one upsert of absolute values.
-        fresh_s = [t for t in touched if t.session_id in created]
-        grown = [t for t in touched if t.session_id not in created]
-        if fresh_s:
-            async with cur.copy(f"COPY sessions ({', '.join(SESSION_COLUMNS)}) FROM STDIN") as cp:
-                for t in fresh_s:
-                    await cp.write_row(session_row(t))
-        if grown:
-            await cur.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS tmp_sessions (LIKE sessions)"
-                " ON COMMIT DELETE ROWS"
-            )
-            copy_sql = f"COPY tmp_sessions ({', '.join(SESSION_COLUMNS)}) FROM STDIN"
-            async with cur.copy(copy_sql) as cp:
-                for t in grown:
-                    await cp.write_row(session_row(t))
-            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in SESSION_COLUMNS[1:])
-            await cur.execute(
-                "INSERT INTO sessions SELECT * FROM tmp_sessions"
-                " ON CONFLICT (session_id) DO UPDATE SET " + sets
-            )
-        ph.lap("pg_upsert_sessions")
         await write_deltas(cur, deltas)
         ph.lap("pg_upsert_aggs")
         moved = [p for p in parts if ends[p] > fence[p]]
@@ -641,10 +551,9 @@ class Sink:
 
     async def _sessionise(
         self, cur: psycopg.AsyncCursor[dict[str, object]], new: list[Enriched], deltas: Deltas,
-        created: set[str],
     ) -> list[Session]:
-        """Join `new` to sessions, add their deltas; returns the touched sessions and
-        puts the ids of the sessions started here into `created`."""
+        """Join `new` to sessions, add their deltas; returns the touched sessions (new
+        ones, and copies of the stored ones grown here: the store is not changed)."""
         live = [e for e in new if not e.is_excluded]
         EXCLUDED.inc(len(new) - len(live))
         for e in new:
@@ -652,38 +561,30 @@ class Sink:
                 e.session_id = NIL_SESSION
         if not live:
             return []
-        # Latest session per key: cache first, then one query for the misses.
+        # Latest session per key from the store; a miss on a day the store holds
+        # completely means "none yet", a miss before its floor is looked up (rare).
+        store = self.store
         latest: dict[SessionKey, Session | None] = {}
         misses: list[SessionKey] = []
+        floors: dict[int, int] = {}
         for e in live:
             k = session_key(e)
             if k in latest:
                 continue
-            s = self.cache.get(k)
-            latest[k] = s
+            s = latest[k] = store.get(k)
             if s is None:
-                misses.append(k)
+                floor = floors.get(k[4])
+                if floor is None:
+                    floor = floors[k[4]] = store.floor(k[4])
+                if k[2] < floor:
+                    misses.append(k)
         if misses:
-            await cur.execute(
-                "SELECT DISTINCT ON (website_id, visitor_id, day, is_bot, kpart) * FROM sessions"
-                " WHERE (website_id, visitor_id, day, is_bot, kpart) IN (SELECT * FROM"
-                " unnest(%s::uuid[], %s::text[], %s::date[], %s::bool[], %s::int2[]))"
-                " ORDER BY website_id, visitor_id, day, is_bot, kpart, last_ms DESC",
-                (
-                    [k[0] for k in misses], [k[1] for k in misses],
-                    [day_date(k[2]) for k in misses], [k[3] for k in misses],
-                    [k[4] for k in misses],
-                ),
-            )
-            for r in await cur.fetchall():
-                s = session_from_row(r)
-                latest[s.key] = s
+            latest.update(await lookup(cur, misses))
         self.phases.lap("pg_session_lookup")
-        # Mutate the sessions in place: the cache is only ever read by this sink, and
-        # every failure of the transaction drops the whole cache (`apply` -> `reset`),
-        # so uncommitted state can never be read back. A session's "before" figures are
-        # subtracted once, when the batch first touches it; its "after" figures are
-        # added once, at the end (contribution(after) - contribution(before)).
+        # A stored session is copied when the batch first touches it (the store keeps
+        # the committed state until `publish`, after COMMIT), and its "before" figures
+        # are subtracted then; the "after" figures are added once, at the end
+        # (contribution(after) - contribution(before)).
         touched: dict[str, Session] = {}
         current = latest
         for e in live:
@@ -693,11 +594,11 @@ class Sink:
             if s is not None and joins(s, e):
                 if s.session_id not in touched:  # a stored session, first touched now
                     add_contribution(deltas, s, -1)
+                    s = current[k] = s.copy()
                     touched[s.session_id] = s
             else:  # a new visit starts after the latest one, so it becomes the latest
                 s = new_session(e, str(uuid.uuid4()), first_of_day=s is None)
                 touched[s.session_id] = s
-                created.add(s.session_id)
                 current[k] = s
             e.session_id = s.session_id
             apply_event(s, e, deltas)

@@ -142,8 +142,9 @@ async def test_two_workers_rebalancing_mid_stream_lose_nothing(
                    visitors=300)
     produced = await produce(settings.kafka_bootstrap, raw_events_topic(settings), raws)
     tmp = str(tmp_path)
-    # Small batches keep the stream going long enough for three rebalances.
-    info = {"TINYTRAIL_LOG_LEVEL": "INFO", "TINYTRAIL_BATCH_SIZE": "50"}
+    # Small batches (fetches of 5 records, 20 per transaction) keep the stream going
+    # long enough for three rebalances.
+    info = {"TINYTRAIL_LOG_LEVEL": "INFO", "TINYTRAIL_BATCH_SIZE": "20"}
     names = ["w1"]
     procs = {"w1": start_worker(settings, tmp, "w1", info)}
     logs = lambda: "\n".join(log_tail(tmp, n) for n in names)  # noqa: E731

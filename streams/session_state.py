@@ -1,0 +1,375 @@
+"""Per-visitor session state: a Faust table, kept exact against Postgres.
+
+The sink asks a session store for the visitor's latest session of the day
+(`SessionKey` = website, visitor, UTC day, is_bot, kpart). Two stores:
+
+* `SessionTable` (the worker): a Faust table `sessions`, key
+  "<website>|<kpart>|<visitor>|<day>|<bot>", changelog partition <kpart> (the raw
+  partition: `KpartTable`), so the worker that owns raw partition p holds, and recovers
+  on assignment, exactly the sessions of p (PIPELINE.md §3). Values are `Session`s,
+  serialised by the `tt_session` codec.
+* `MemorySessions` (tests, tools): a dict that knows only what this process wrote.
+
+Postgres stays the source of truth: a batch's events, aggregate deltas and offsets
+commit in ONE transaction (streams/sink.py) and every stored event carries its
+`session_id`, so any session can be rebuilt by folding its stored events. The table
+is written only AFTER that commit, and is therefore never ahead of Postgres; it can
+be behind (a kill -9 between the commit and the changelog write). To know, the table
+holds one mark per partition, key "~|<p>|mark", value {"next": offset, "floor": day}:
+* `next`: Postgres' `next_offset` of p when the table last matched it. After a batch
+  the sessions it touched and then the mark go to changelog partition p from ONE
+  idempotent producer, which keeps a partition's records in order; so a mark that
+  survived means every session write before it did.
+  When the sink finds `next` != the stored offset (a crash lost the tail of the
+  changelog, or another worker wrote p meanwhile) it reloads p's sessions from the
+  events table inside its transaction (`reload`) before it uses any of them.
+* `floor`: the first UTC day for which the table is complete, so that a miss means "no
+  session yet" and needs no query. Days before it were expired (`expire`, one day behind
+  the newest day seen in the partition) or never loaded; a (rare) event of such a day is
+  looked up in the events table (`lookup`).
+
+Writes. Faust's own table writes (`table[key] = value`) cost ~75 us per key here (a
+FutureMessage, the producer buffer, a callback, one aiokafka send each): more than the
+whole rest of a batch. So the store updates the table's in-memory data directly and
+writes the changelog records itself, in bulk: one aiokafka record batch per partition
+(`create_batch` / `send_batch`), in the format Faust's recovery reads (json key, the
+session as a json array, `None` to delete). Faust still declares the changelog topic,
+assigns its partitions with the raw topic's and recovers the table from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import faust
+import orjson
+import psycopg
+from aiokafka import AIOKafkaProducer
+from faust.serializers import codecs
+from prometheus_client import Counter
+
+from streams.sessions import DAY_MS, Deltas, Session, SessionKey, apply_event, new_session
+from streams.stored import STORED_COLUMNS, enriched_from_tuple
+from streams.windows import KpartTable
+
+log = logging.getLogger("tinytrail.streams.sessions")
+
+RELOADS = Counter("tinytrail_session_reloads_total",
+                  "Partitions whose sessions were reloaded from Postgres", ["why"])
+LOOKUPS = Counter("tinytrail_session_lookups_total",
+                  "Sessions looked up in Postgres (days before the table's floor)")
+EXPIRED = Counter("tinytrail_sessions_expired_total", "Sessions dropped from the table")
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(Session))
+_PAGES = _FIELDS.index("seen_pages")
+_GROUPS = _FIELDS.index("seen_groups")
+NO_FLOOR = 1 << 30  # a day no event reaches: nothing is known complete
+
+
+class SessionCodec(codecs.Codec):  # type: ignore[misc]
+    """`Session` <-> JSON array of its fields (sets as sorted lists); marks are objects."""
+
+    def _dumps(self, obj: Any) -> bytes:
+        if isinstance(obj, Session):
+            vals = [getattr(obj, f) for f in _FIELDS]
+            vals[_PAGES] = sorted(obj.seen_pages)
+            vals[_GROUPS] = sorted(obj.seen_groups)
+            return orjson.dumps(vals)
+        return orjson.dumps(obj)
+
+    def _loads(self, s: bytes) -> Any:
+        return from_json(orjson.loads(s))
+
+
+def from_json(v: Any) -> Any:
+    """A decoded changelog value -> `Session` (arrays) or the mark (objects) as is."""
+    if not isinstance(v, list):
+        return v
+    sess = Session(*v)
+    sess.seen_pages = {(p, g) for p, g in v[_PAGES]}
+    sess.seen_groups = set(v[_GROUPS])
+    return sess
+
+
+class SessionsKpartTable(KpartTable):
+    """Faust's recovery decodes changelog values with the app's json codec; turn the
+    session arrays back into `Session`s as they are applied."""
+
+    def _to_value(self, v: Any) -> Any:
+        return from_json(v)
+
+
+SESSION_CODEC = SessionCodec()
+codecs.register("tt_session", SESSION_CODEC)
+
+
+def table_key(k: SessionKey) -> str:
+    return f"{k[0]}|{k[4]}|{k[1]}|{k[2]}|{int(k[3])}"
+
+
+def mark_key(p: int) -> str:
+    return f"~|{p}|mark"
+
+
+def parse_key(key: str) -> SessionKey | None:
+    """Table key -> SessionKey; None for a mark."""
+    w, p, v, d, b = key.split("|") if not key.startswith("~") else ("", "", "", "", "")
+    if not w:
+        return None
+    return (w, v, int(d), b == "1", int(p))
+
+
+def fold_sessions(rows: Iterable[tuple[Any, ...]]) -> dict[SessionKey, Session]:
+    """Stored event rows (`STORED_COLUMNS`, any order) -> the latest session per key, as the
+    stream left it. `first_of_day` is not restored: it only matters when a session is
+    created (a grown session subtracts and re-adds its own flag, which cancels out)."""
+    by_id: dict[str, Session] = {}
+    scratch = Deltas()
+    for row in rows:
+        ev = enriched_from_tuple(row)
+        s = by_id.get(ev.session_id)
+        if s is None:
+            s = by_id[ev.session_id] = new_session(ev, ev.session_id, first_of_day=False)
+        apply_event(s, ev, scratch)
+        scratch.clear()
+    latest: dict[SessionKey, Session] = {}
+    for s in by_id.values():
+        cur = latest.get(s.key)
+        if cur is None or (s.last_ms, s.session_id) > (cur.last_ms, cur.session_id):
+            latest[s.key] = s
+    return latest
+
+
+async def load_partition(
+    cur: psycopg.AsyncCursor[Any], kpart: int, since_day: int
+) -> dict[SessionKey, Session]:
+    """Every session of raw partition `kpart` from UTC day `since_day` on, from the events."""
+    await cur.execute(
+        f"SELECT {STORED_COLUMNS} FROM events WHERE received_at >= %s"  # noqa: S608
+        " AND kafka_partition = %s AND NOT is_excluded",
+        (_day_start(since_day), kpart),
+    )
+    return fold_sessions(_tuples(await cur.fetchall()))
+
+
+async def lookup(
+    cur: psycopg.AsyncCursor[Any], keys: Iterable[SessionKey]
+) -> dict[SessionKey, Session]:
+    """The latest stored session of each key (keys of any days), in one query."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    LOOKUPS.inc(len(keys))
+    days = [k[2] for k in keys]
+    await cur.execute(
+        f"SELECT {STORED_COLUMNS} FROM events WHERE received_at >= %s"  # noqa: S608
+        " AND received_at < %s AND NOT is_excluded AND (website_id, visitor_id) IN"
+        " (SELECT * FROM unnest(%s::uuid[], %s::text[]))",
+        (_day_start(min(days)), _day_start(max(days) + 1),
+         [k[0] for k in keys], [k[1] for k in keys]),
+    )
+    found = fold_sessions(_tuples(await cur.fetchall()))
+    wanted = set(keys)
+    return {k: s for k, s in found.items() if k in wanted}
+
+
+def _tuples(rows: list[Any]) -> list[tuple[Any, ...]]:
+    return [r if isinstance(r, tuple) else tuple(r.values()) for r in rows]
+
+
+def _day_start(day: int) -> Any:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(day * DAY_MS / 1000, dt.UTC)
+
+
+class MemorySessions:
+    """Sessions this process committed, nothing more: every miss is looked up."""
+
+    def __init__(self) -> None:
+        self._data: dict[SessionKey, Session] = {}
+
+    def get(self, key: SessionKey) -> Session | None:
+        return self._data.get(key)
+
+    def floor(self, kpart: int) -> int:
+        return NO_FLOOR
+
+    def current(self, kpart: int, next_offset: int) -> bool:
+        return False
+
+    async def reload(self, cur: Any, kpart: int, next_offset: int, why: str) -> None:
+        for k in [k for k in self._data if k[4] == kpart]:
+            del self._data[k]
+
+    async def publish(self, sessions: Iterable[Session], ends: Mapping[int, int]) -> None:
+        for s in sessions:
+            self._data[s.key] = s
+
+
+class SessionTable:
+    """The worker's session store: a Faust table plus one mark per partition."""
+
+    def __init__(self, app: faust.App, partitions: int, bootstrap: str) -> None:
+        self.app = app
+        self.bootstrap = bootstrap
+        self._producer: AIOKafkaProducer | None = None
+        self.table = app.tables.add(SessionsKpartTable(
+            app, name="sessions", partitions=partitions,
+            schema=faust.Schema(key_serializer="json", value_serializer="tt_session"),
+            beacon=app.tables.beacon,
+        ))
+        # Faust derives the changelog WRITE serializer from value_type (json, which would
+        # write a Session as an object); the schema above only governs reading back.
+        self.table.value_serializer = "tt_session"
+        self._max_day: dict[int, int] = {}  # newest event day written, per partition
+
+    # -- reads (hot path: the store's dict directly, no changelog)
+    def get(self, key: SessionKey) -> Session | None:
+        return self.table.data.get(table_key(key))  # type: ignore[no-any-return]
+
+    def mark(self, kpart: int) -> dict[str, int] | None:
+        return self.table.data.get(mark_key(kpart))  # type: ignore[no-any-return]
+
+    def floor(self, kpart: int) -> int:
+        m = self.mark(kpart)
+        return NO_FLOOR if m is None else int(m["floor"])
+
+    def current(self, kpart: int, next_offset: int) -> bool:
+        m = self.mark(kpart)
+        return m is not None and int(m["next"]) == next_offset
+
+    # -- writes: the in-memory data, then the changelog records in bulk
+    async def _writer(self) -> AIOKafkaProducer | None:
+        """The changelog producer, started on first use; None while Faust's own producer
+        is not running (agent tests under `test_context` have no broker)."""
+        if self._producer is None and self.app.producer.started:
+            prod = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                max_batch_size=1 << 20, linger_ms=0,
+            )
+            await prod.start()
+            self._producer = prod
+        return self._producer
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    async def _write(self, records: Mapping[int, list[tuple[str, Any]]]) -> None:
+        """Per partition, in order: (table key, value or None to delete). Returns once
+        Kafka acknowledged them all."""
+        prod = await self._writer()
+        if prod is None:
+            return
+        topic = self.table.changelog_topic.get_topic_name()
+        futs = []
+        for p, recs in records.items():
+            batch = prod.create_batch()
+            for key, value in recs:
+                k = orjson.dumps(key)
+                v = None if value is None else SESSION_CODEC._dumps(value)
+                if batch.append(key=k, value=v, timestamp=None) is None:
+                    futs.append(await prod.send_batch(batch, topic, partition=p))
+                    batch = prod.create_batch()
+                    batch.append(key=k, value=v, timestamp=None)
+            futs.append(await prod.send_batch(batch, topic, partition=p))
+        for f in futs:
+            await f
+
+    def _mark_record(self, kpart: int, next_offset: int, floor: int) -> tuple[str, Any] | None:
+        m = {"next": next_offset, "floor": floor}
+        if self.mark(kpart) == m:
+            return None
+        self.table.data[mark_key(kpart)] = m
+        return (mark_key(kpart), m)
+
+    async def publish(self, sessions: Iterable[Session], ends: Mapping[int, int]) -> None:
+        """After COMMIT: the batch's sessions, then each partition's mark."""
+        data = self.table.data
+        max_day = self._max_day
+        records: dict[int, list[tuple[str, Any]]] = {}
+        for s in sessions:
+            key = table_key(s.key)
+            data[key] = s
+            records.setdefault(s.kpart, []).append((key, s))
+            if s.day > max_day.get(s.kpart, -1):
+                max_day[s.kpart] = s.day
+        for p, n in ends.items():
+            rec = self._mark_record(p, n, self.floor(p))
+            if rec is not None:
+                records.setdefault(p, []).append(rec)
+        await self._write(records)
+
+    def forget(self, kparts: Iterable[int]) -> None:
+        """Drop these partitions from memory (revoked: their next owner has them)."""
+        drop = {str(p) for p in kparts}
+        data = self.table.data
+        for key in [k for k in list(data.keys()) if k.split("|", 2)[1] in drop]:
+            del data[key]
+
+    async def reload(self, cur: Any, kpart: int, next_offset: int, why: str) -> None:
+        """Make partition `kpart` equal to Postgres (whose `next_offset` is given; the
+        caller holds that row's lock): every session from the floor on (or from
+        yesterday, UTC, when there is no mark) is folded from the stored events."""
+        RELOADS.labels(why).inc()
+        t0 = time.perf_counter()
+        m = self.mark(kpart)
+        today = int(time.time() * 1000) // DAY_MS
+        floor = int(m["floor"]) if m is not None and int(m["floor"]) < NO_FLOOR else today - 1
+        loaded = await load_partition(cur, kpart, floor)
+        data = self.table.data
+        recs: list[tuple[str, Any]] = []
+        for key in [k for k in list(data.keys()) if _in_partition(k, kpart)]:
+            sk = parse_key(key)
+            if sk is not None and sk[2] >= floor and sk not in loaded:
+                del data[key]
+                recs.append((key, None))
+        for k, s in loaded.items():
+            key = table_key(k)
+            data[key] = s
+            recs.append((key, s))
+            if s.day > self._max_day.get(kpart, -1):
+                self._max_day[kpart] = s.day
+        data.pop(mark_key(kpart), None)  # so that the mark is written again
+        mark = self._mark_record(kpart, next_offset, floor)
+        if mark is not None:
+            recs.append(mark)
+        await self._write({kpart: recs})
+        log.info("sessions of partition %d reloaded from Postgres (%s)", kpart, why,
+                 extra={"sessions": len(loaded), "floor_day": floor,
+                        "seconds": round(time.perf_counter() - t0, 3)})
+
+    async def expire(self) -> int:
+        """Drop sessions more than one day behind the newest day seen in their
+        partition, and raise the partition's floor to match. Returns sessions dropped."""
+        records: dict[int, list[tuple[str, Any]]] = {}
+        data = self.table.data
+        for p, newest in self._max_day.items():
+            m = self.mark(p)
+            floor = newest - 1
+            if m is None or floor <= int(m["floor"]):
+                continue
+            recs = records[p] = []
+            for key in [k for k in list(data.keys()) if _in_partition(k, p)]:
+                sk = parse_key(key)
+                if sk is not None and sk[2] < floor:
+                    del data[key]
+                    recs.append((key, None))
+            mark = self._mark_record(p, int(m["next"]), floor)
+            if mark is not None:
+                recs.append(mark)
+        await self._write(records)
+        dropped = sum(1 for recs in records.values() for _, v in recs if v is None)
+        EXPIRED.inc(dropped)
+        return dropped
+
+
+def _in_partition(key: str, kpart: int) -> bool:
+    parts = key.split("|", 2)
+    return len(parts) > 1 and parts[1] == str(kpart)
