@@ -99,6 +99,7 @@ class Runtime:
         # partitions may already be another worker's).
         self.revoked = False
         self._stall: tuple[Any, int] = (None, 0)
+        self._kafka_committed: dict[int, int] = {}
         self._open_lock = asyncio.Lock()
 
     async def open_db(self) -> None:
@@ -200,6 +201,21 @@ class Runtime:
                 out[tp.partition] = int(off)
         return out
 
+    async def commit_applied(self) -> None:
+        """Commit what Postgres applied to Kafka's consumer group, for lag monitoring only
+        (raw messages are never acked to Faust; Postgres decides where partitions resume)."""
+        app: Any = self.app
+        if app.rebalancing or not self.ready.is_set():
+            return
+        consumer = app.consumer
+        topic = raw_events_topic(self.settings)
+        applied = self.sink.applied_ends()
+        offsets = {tp: applied[tp.partition] for tp in consumer.assignment()
+                   if tp.topic == topic and tp.partition in applied
+                   and self._kafka_committed.get(tp.partition) != applied[tp.partition]}
+        if offsets and await consumer._commit(offsets):
+            self._kafka_committed.update({tp.partition: o for tp, o in offsets.items()})
+
     async def check_stalled(self) -> None:
         """Re-seek when records were fetched past what Postgres applied and nothing
         moves: Faust's flow control can drop fetched batches (it clears its queues on a
@@ -217,9 +233,9 @@ class Runtime:
         ticks = ticks + 1 if ahead and state == last else 0
         self._stall = (state, ticks)
         if ticks >= STALL_TICKS:
-            log.warning("fetched records are not being applied; seeking back to the"
-                        " stored offsets", extra={"positions": dict(state[0]),
-                                                  "applied": applied})
+            log.warning("fetched records are not being applied (read positions %s,"
+                        " applied %s); seeking back to the stored offsets",
+                        dict(state[0]), applied)
             self._stall = (None, 0)
             async with self.batch_lock:
                 await self.resync("stalled")
@@ -466,6 +482,10 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         path = pathlib.Path(settings.worker_heartbeat_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch()
+
+    @app.timer(5.0)
+    async def _commit_applied() -> None:
+        await rt.commit_applied()
 
     @app.timer(1.0)
     async def _stall_check() -> None:

@@ -295,22 +295,22 @@ class Sink:
         self.partitions = PartitionKeeper()
         self.phases = phases or Phases()
         self._expected_next: dict[int, int] = {}
-        self._seeked: dict[int, int] = {}
+        self._applied: dict[int, int] = {}  # partition -> next offset in Postgres, as last seen
         self._check_left = 0  # batches that still look stored event ids up first
 
     def reset(self) -> None:
         """Forget which offsets this process wrote last (rebalance, rollback): the next
         batch of each partition checks the session store against the stored offset."""
         self._expected_next.clear()
-        self._seeked.clear()
 
     def seeked(self, stored: Mapping[int, int]) -> None:
         """The consumer was just positioned at these stored next offsets."""
-        self._seeked.update(stored)
+        self._applied.update(stored)
 
     def applied_ends(self) -> dict[int, int]:
-        """Partition -> the next offset Postgres holds for it, as this process last saw."""
-        return {**self._seeked, **self._expected_next}
+        """Partition -> the next offset Postgres holds for it, as this process last saw
+        (from the last seek or the last committed batch; `reset` keeps it)."""
+        return dict(self._applied)
 
     async def resume_offsets(self, earliest: Mapping[int, int]) -> dict[int, int]:
         """Where each of these partitions must resume: its stored `next_offset`.
@@ -404,6 +404,7 @@ class Sink:
                 self.reset()
                 raise
             break
+        self._applied.update(ends)
         try:
             await self.store.publish(touched, ends)
         except Exception:
