@@ -1,5 +1,5 @@
 """CRUD round trips on the real Postgres, contract field names, validation messages,
-and the cascades (account -> users, websites -> events, sessions, aggregates)."""
+and the cascades (account -> users, websites -> events, aggregates)."""
 
 from __future__ import annotations
 
