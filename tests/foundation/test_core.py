@@ -180,3 +180,31 @@ def test_raw_event_rejects_what_postgres_cannot_store(fields: dict[str, object])
 def test_raw_event_keeps_a_literal_backslash_u0000() -> None:
     ev = RawEvent.from_dict(_event(properties={"text": "\\u0000"}, path="/\\u0000"))
     assert ev.properties == {"text": "\\u0000"}
+
+
+def _uuid_accepts(value: object) -> bool:
+    try:
+        uuid.UUID(value)  # type: ignore[arg-type]
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+@given(st.one_of(
+    st.uuids().map(str),
+    st.uuids().map(lambda u: str(u).upper()),
+    st.uuids().map(lambda u: u.hex),
+    st.uuids().map(lambda u: "{" + str(u) + "}"),
+    st.uuids().map(lambda u: "urn:uuid:" + str(u)),
+    st.uuids().map(lambda u: str(u)[:-1] + "g"),
+    st.text(alphabet="0123456789abcdefABCDEF-{}:urn", max_size=45),
+    st.text(max_size=40),
+    st.integers(),
+    st.none(),
+))
+def test_event_id_check_accepts_exactly_what_uuid_accepts(value: object) -> None:
+    """The worker's choke point checks canonical ids with a regex and everything else with
+    uuid.UUID: the verdict must be uuid.UUID's, whatever the input."""
+    from tinytrail.event import _is_uuid
+
+    assert _is_uuid(value) == _uuid_accepts(value)
