@@ -68,8 +68,10 @@ MAX_ATTEMPTS = 30
 GC_THRESHOLD = 100_000  # allocations between young-generation collections (default 700)
 FETCHES_PER_BATCH = 4  # a fetch returns at most batch_size / 4 records
 LOST_FETCHES = Counter("tinytrail_worker_lost_fetches_total",
-                       "Fetched batches Faust's flow control dropped before the agent took them")
-STALL_TICKS = 2  # stall checks in a row with fetched-but-unapplied records and no progress
+                       "Pending deliveries of fetched batches cancelled by Faust's flow control"
+                       " (batches cleared from its queue are not counted; the stall check"
+                       " re-seeks either way)")
+STALL_TICKS = 2  # further checks with fetched-but-unapplied records and no progress
 STALE = Counter("tinytrail_worker_stale_batches_total",
                 "Fetched batches dropped: a rebalance happened since the fetch")
 
