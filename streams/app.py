@@ -277,20 +277,20 @@ class Runtime:
     async def handle_batches(self, batches: Sequence[RawBatch]) -> int:
         """Process the fetches the agent took; batches fetched before the latest
         rebalance are dropped (their partitions were sought again since)."""
-        current = self.app.consumer_generation_id
-        if self.revoked:  # between a revocation and the next assignment's seek
-            STALE.inc(len(batches))
-            return 0
-        log.debug("agent took %d fetches (generation %s)", len(batches), current)
-        records: list[Any] = []
-        for b in batches:
-            if b.generation is not None and b.generation != current:
-                STALE.inc()
-                continue
-            records.extend(b.records)
-        if not records:
-            return 0
-        async with self.batch_lock:
+        async with self.batch_lock:  # checked under the lock a revocation takes
+            current = self.app.consumer_generation_id
+            if self.revoked:  # between a revocation and the next assignment's seek
+                STALE.inc(len(batches))
+                return 0
+            log.debug("agent took %d fetches (generation %s)", len(batches), current)
+            records: list[Any] = []
+            for b in batches:
+                if b.generation is not None and b.generation != current:
+                    STALE.inc()
+                    continue
+                records.extend(b.records)
+            if not records:
+                return 0
             return await self.handle(records)
 
     async def handle(self, events: Sequence[Any]) -> int:

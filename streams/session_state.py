@@ -212,6 +212,11 @@ class MemorySessions:
         for s in sessions:
             self._data[s.key] = s
 
+    def invalidate(self, kparts: Iterable[int]) -> None:
+        drop = set(kparts)
+        for k in [k for k in self._data if k[4] in drop]:
+            del self._data[k]
+
 
 class SessionTable:
     """The worker's session store: a Faust table plus one mark per partition."""
@@ -308,6 +313,12 @@ class SessionTable:
                 records.setdefault(p, []).append(rec)
         await self._write(records)
 
+    def invalidate(self, kparts: Iterable[int]) -> None:
+        """A changelog write failed: these partitions are no longer known to match
+        Postgres; the next batch of each reloads it (and rewrites it whole)."""
+        for p in kparts:
+            self.table.data.pop(mark_key(p), None)
+
     def forget(self, kparts: Iterable[int]) -> None:
         """Drop these partitions from memory (revoked: their next owner has them)."""
         drop = {str(p) for p in kparts}
@@ -342,7 +353,13 @@ class SessionTable:
         mark = self._mark_record(kpart, next_offset, floor)
         if mark is not None:
             recs.append(mark)
-        await self._write({kpart: recs})
+        try:
+            await self._write({kpart: recs})
+        except Exception:
+            # Memory now matches Postgres, the changelog may not: no mark vouches for
+            # it, so the next batch of this partition loads (and writes) it again.
+            self.invalidate([kpart])
+            log.exception("writing the reloaded sessions of partition %d failed", kpart)
         log.info("sessions of partition %d reloaded from Postgres (%s)", kpart, why,
                  extra={"sessions": len(loaded), "floor_day": floor,
                         "seconds": round(time.perf_counter() - t0, 3)})

@@ -408,8 +408,9 @@ class Sink:
         try:
             await self.store.publish(touched, ends)
         except Exception:
-            # Committed, but the store may lack this batch: make the next batch of these
-            # partitions compare the store's mark with Postgres (and reload).
+            # Committed, but the changelog may lack this batch: a later mark must not
+            # vouch for it, so these partitions are reloaded (and rewritten) first.
+            self.store.invalidate(ends)
             for p in ends:
                 self._expected_next.pop(p, None)
             log.exception("session store write failed; the partitions will be reloaded")

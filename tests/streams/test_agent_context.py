@@ -192,3 +192,58 @@ async def test_a_batch_postgres_refuses_goes_to_the_dead_letter_topic_and_the_wo
             (str(app.conf.id),)).fetchone()
     assert stored == {r.event_id for r in second}
     assert next_offset == (len(raws),)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_failed_session_changelog_write_makes_the_next_batch_reload_the_partition(
+    core_settings: CoreSettings, tmp_path: Any
+) -> None:
+    """Postgres committed a batch but its session changelog write failed: the partition's
+    mark must stop vouching for the table, so the next batch reloads the partition from the
+    stored events (rewriting it whole) before it uses any session; figures == rebuild."""
+    sites = make_sites(core_settings.database_url, 1)
+    now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    raws = traffic(random.Random(4), sites, 60, now_ms - 600_000, 600_000, visitors=6)
+    raws.sort(key=lambda r: r.received_at_ms)  # the second batch continues the visits
+    settings = worker_settings(core_settings, str(tmp_path), batch=30)
+    app, rt = build_app(settings)
+    writes: list[int] = []
+    reloads: list[str] = []
+    real_write, real_reload = rt.sessions._write, rt.sessions.reload
+
+    async def flaky_write(records: Any) -> None:
+        writes.append(len(records))
+        if len(writes) == 2:  # 1: the first load of partition 0; 2: batch 1's sessions
+            raise OSError("broker unreachable")
+        await real_write(records)
+
+    async def spy_reload(cur: Any, kpart: int, next_offset: int, why: str) -> None:
+        reloads.append(f"{kpart}@{next_offset}:{why}")
+        await real_reload(cur, kpart, next_offset, why)
+
+    rt.sessions._write = flaky_write  # type: ignore[method-assign]
+    rt.sessions.reload = spy_reload  # type: ignore[method-assign]
+    rt.send_dead = lambda items: asyncio.sleep(0)  # type: ignore[method-assign,assignment,return-value]
+    await rt.start()
+    try:
+        records = [RawRecord(0, i, r.key, r.to_bytes()) for i, r in enumerate(raws)]
+        assert await rt.handle(records[:30]) == 30
+        assert reloads == ["0@0:first"]  # no mark yet: loaded once, then the write failed
+        assert not rt.sessions.current(0, 30)  # the mark no longer vouches for the table
+        assert await rt.handle(records[30:]) == 30
+        assert reloads == ["0@0:first", "0@30:first"]  # reloaded before use
+        assert rt.sessions.current(0, 60)
+    finally:
+        await rt.stop()
+    stream = snapshot(core_settings.database_url, [sites[0][0]])
+    from tinytrail.db import make_pool, open_pool
+
+    pool = make_pool(core_settings, name="t", max_size=1)
+    await open_pool(pool)
+    try:
+        day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date()
+        await rebuild_days(pool, day - dt.timedelta(days=1), day)
+    finally:
+        await pool.close()
+    assert snapshot(core_settings.database_url, [sites[0][0]]) == stream
