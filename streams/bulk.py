@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -46,6 +45,7 @@ from streams.sessions import (
     day_date,
     joins,
     new_session,
+    new_session_id,
     session_key,
 )
 from streams.sink import (
@@ -92,7 +92,7 @@ def sessionise(events: list[Enriched], acc: Deltas) -> list[Session]:
         if not (same_key and joins(cur, e)):
             if cur is not None:
                 add_change(acc, None, cur)
-            cur = new_session(e, str(uuid.uuid4()), first_of_day=not same_key)
+            cur = new_session(e, new_session_id(), first_of_day=not same_key)
             out.append(cur)
         assert cur is not None
         e.session_id = cur.session_id

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 
 from streams.models import Enriched
@@ -134,6 +135,16 @@ class Session:
         self.utm_campaign = ev.utm_campaign
         self.device_type, self.browser_family = ev.device_type, ev.browser_family
         self.os_family, self.screen_bucket = ev.os_family, ev.screen_bucket
+
+
+def new_session_id() -> str:
+    """A random (version 4) UUID as text, without building a `uuid.UUID` (half the cost
+    of `str(uuid.uuid4())` on the sink's hot path). Example: 'ae77df5c-2626-4d51-a92c-…'."""
+    b = bytearray(os.urandom(16))
+    b[6] = (b[6] & 0x0F) | 0x40  # version 4
+    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def session_key(ev: Enriched) -> SessionKey:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -64,6 +63,7 @@ from streams.sessions import (
     day_date,
     joins,
     new_session,
+    new_session_id,
     session_key,
 )
 
@@ -599,7 +599,7 @@ class Sink:
                     s = current[k] = s.copy()
                     touched[s.session_id] = s
             else:  # a new visit starts after the latest one, so it becomes the latest
-                s = new_session(e, str(uuid.uuid4()), first_of_day=s is None)
+                s = new_session(e, new_session_id(), first_of_day=s is None)
                 touched[s.session_id] = s
                 current[k] = s
             e.session_id = s.session_id

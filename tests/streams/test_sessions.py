@@ -132,3 +132,13 @@ def test_each_event_lands_in_exactly_one_window(spec: list) -> None:
     for e in events:
         start = int(window_key(e).rsplit("|", 1)[1]) * 60_000
         assert start <= e.received_at_ms < start + 60_000
+
+
+def test_new_session_ids_are_distinct_version_4_uuids() -> None:
+    from streams.sessions import new_session_id
+
+    ids = [new_session_id() for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for i in ids[:200]:
+        u = uuid.UUID(i)
+        assert (str(u), u.version, u.variant) == (i, 4, uuid.RFC_4122)
