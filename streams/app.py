@@ -361,6 +361,7 @@ class Runtime:
         else:
             log.error("giving up on a batch after %d attempts; exiting", MAX_ATTEMPTS)
             os._exit(1)  # the supervisor restarts us; Postgres offsets say where to resume
+        ph.batches += 1  # counted at commit (the bench stops us as soon as it sees it)
         if res.gaps:
             await self.resync()
         ph.start()
@@ -376,7 +377,6 @@ class Runtime:
                     REDIS_FAILED.inc()
                     log.warning("realtime mirror to Redis failed: %s", exc)
             ph.lap("realtime_redis")
-        ph.batches += 1
         return len(res.new_events)
 
 
