@@ -86,9 +86,10 @@ class Runtime:
         self.redis: Any = None
         self.websites = WebsiteCache(self.pool, settings.website_refresh_interval)
         self.phases = Phases()
+        self.raw_topic = raw_events_topic(settings)
         self.sessions = SessionTable(app, settings.events_partitions, settings.kafka_bootstrap)
         self.sink = Sink(
-            self.pool, group=str(app.conf.id), topic=raw_events_topic(settings),
+            self.pool, group=str(app.conf.id), topic=self.raw_topic,
             store=self.sessions, phases=self.phases,
         )
         self.dlq = dlq_topic(app, settings)
@@ -164,8 +165,7 @@ class Runtime:
         try:
             await self.open_db()
             consumer: Any = self.app.consumer
-            topic = raw_events_topic(self.settings)
-            tps = sorted(tp for tp in consumer.assignment() if tp.topic == topic)
+            tps = self.raw_tps()
             if not tps:
                 return
             earliest = await consumer.earliest_offsets(*tps)
@@ -192,16 +192,17 @@ class Runtime:
             SEEK_FAILED.inc()
             log.exception("seek to stored offsets failed (%s)", why)
 
+    def raw_tps(self, tps: Any = None) -> list[Any]:
+        """The raw topic's partitions among `tps` (default: the consumer's assignment)."""
+        if tps is None:
+            tps = self.app.consumer.assignment()
+        return sorted(tp for tp in tps if tp.topic == self.raw_topic)
+
     def raw_positions(self) -> dict[int, int]:
         """Partition -> the offset the consumer reads next (assigned raw partitions)."""
-        consumer: Any = self.app.consumer
-        topic = raw_events_topic(self.settings)
-        out = {}
-        for tp in consumer.assignment():
-            off = consumer._read_offset.get(tp) if tp.topic == topic else None
-            if off is not None:
-                out[tp.partition] = int(off)
-        return out
+        read = self.app.consumer._read_offset
+        return {tp.partition: int(read[tp]) for tp in self.raw_tps()
+                if read.get(tp) is not None}
 
     async def commit_applied(self) -> None:
         """Commit what Postgres applied to Kafka's consumer group, for lag monitoring only
@@ -209,13 +210,11 @@ class Runtime:
         app: Any = self.app
         if app.rebalancing or not self.ready.is_set():
             return
-        consumer = app.consumer
-        topic = raw_events_topic(self.settings)
         applied = self.sink.applied_ends()
-        offsets = {tp: applied[tp.partition] for tp in consumer.assignment()
-                   if tp.topic == topic and tp.partition in applied
+        offsets = {tp: applied[tp.partition] for tp in self.raw_tps()
+                   if tp.partition in applied
                    and self._kafka_committed.get(tp.partition) != applied[tp.partition]}
-        if offsets and await consumer._commit(offsets):
+        if offsets and await app.consumer._commit(offsets):
             self._kafka_committed.update({tp.partition: o for tp, o in offsets.items()})
 
     async def check_stalled(self) -> None:
@@ -266,7 +265,7 @@ class Runtime:
         for d in dead:
             body = {
                 "partition": d.partition, "offset": d.offset, "error": d.error,
-                "topic": raw_events_topic(self.settings),
+                "topic": self.raw_topic,
                 "value_b64": base64.b64encode(d.value or b"").decode(),
             }
             futs.append(await self.dlq.send(key=d.key, value=orjson.dumps(body)))
@@ -475,8 +474,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         rt.sink.reset()
         # Sessions of partitions this worker no longer owns leave memory (Faust keeps
         # what it recovered for them, but not what we wrote); the kept ones stay.
-        topic = raw_events_topic(settings)
-        owned = {tp.partition for tp in assigned if tp.topic == topic}
+        owned = {tp.partition for tp in rt.raw_tps(assigned)}
         rt.sessions.forget(p for p in range(settings.events_partitions) if p not in owned)
 
     @app.timer(settings.worker_heartbeat_interval)

@@ -40,6 +40,7 @@ assigns its partitions with the raw topic's and recovers the table from it.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import operator
 import time
@@ -52,6 +53,7 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 from faust.serializers import codecs
 from prometheus_client import Counter
+from psycopg.rows import tuple_row
 
 from streams.sessions import DAY_MS, Deltas, Session, SessionKey, apply_event, new_session
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
@@ -150,12 +152,13 @@ async def load_partition(
     cur: psycopg.AsyncCursor[Any], kpart: int, since_day: int
 ) -> dict[SessionKey, Session]:
     """Every session of raw partition `kpart` from UTC day `since_day` on, from the events."""
-    await cur.execute(
+    rows = cur.connection.cursor(row_factory=tuple_row)
+    await rows.execute(
         f"SELECT {STORED_COLUMNS} FROM events WHERE received_at >= %s"  # noqa: S608
         " AND kafka_partition = %s AND NOT is_excluded",
         (_day_start(since_day), kpart),
     )
-    return fold_sessions(_tuples(await cur.fetchall()))
+    return fold_sessions(await rows.fetchall())
 
 
 async def lookup(
@@ -167,25 +170,20 @@ async def lookup(
         return {}
     LOOKUPS.inc(len(keys))
     days = [k[2] for k in keys]
-    await cur.execute(
+    rows = cur.connection.cursor(row_factory=tuple_row)
+    await rows.execute(
         f"SELECT {STORED_COLUMNS} FROM events WHERE received_at >= %s"  # noqa: S608
         " AND received_at < %s AND NOT is_excluded AND (website_id, visitor_id) IN"
         " (SELECT * FROM unnest(%s::uuid[], %s::text[]))",
         (_day_start(min(days)), _day_start(max(days) + 1),
          [k[0] for k in keys], [k[1] for k in keys]),
     )
-    found = fold_sessions(_tuples(await cur.fetchall()))
+    found = fold_sessions(await rows.fetchall())
     wanted = set(keys)
     return {k: s for k, s in found.items() if k in wanted}
 
 
-def _tuples(rows: list[Any]) -> list[tuple[Any, ...]]:
-    return [r if isinstance(r, tuple) else tuple(r.values()) for r in rows]
-
-
-def _day_start(day: int) -> Any:
-    import datetime as dt
-
+def _day_start(day: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(day * DAY_MS / 1000, dt.UTC)
 
 
@@ -205,8 +203,7 @@ class MemorySessions:
         return False
 
     async def reload(self, cur: Any, kpart: int, next_offset: int, why: str) -> None:
-        for k in [k for k in self._data if k[4] == kpart]:
-            del self._data[k]
+        self.invalidate([kpart])  # misses are looked up anyway
 
     async def publish(self, sessions: Iterable[Session], ends: Mapping[int, int]) -> None:
         for s in sessions:
@@ -299,19 +296,26 @@ class SessionTable:
     async def publish(self, sessions: Iterable[Session], ends: Mapping[int, int]) -> None:
         """After COMMIT: the batch's sessions, then each partition's mark."""
         data = self.table.data
-        max_day = self._max_day
         records: dict[int, list[tuple[str, Any]]] = {}
         for s in sessions:
             key = table_key(s.key)
             data[key] = s
             records.setdefault(s.kpart, []).append((key, s))
-            if s.day > max_day.get(s.kpart, -1):
-                max_day[s.kpart] = s.day
+            self._saw(s.kpart, s.day)
         for p, n in ends.items():
             rec = self._mark_record(p, n, self.floor(p))
             if rec is not None:
                 records.setdefault(p, []).append(rec)
         await self._write(records)
+
+    def _keys_in(self, kparts: Iterable[int]) -> list[str]:
+        """The table keys (sessions and marks) of these partitions (field 1 of a key)."""
+        want = {str(p) for p in kparts}
+        return [k for k in list(self.table.data.keys()) if k.split("|", 2)[1] in want]
+
+    def _saw(self, kpart: int, day: int) -> None:
+        if day > self._max_day.get(kpart, -1):
+            self._max_day[kpart] = day
 
     def invalidate(self, kparts: Iterable[int]) -> None:
         """A changelog write failed: these partitions are no longer known to match
@@ -321,9 +325,8 @@ class SessionTable:
 
     def forget(self, kparts: Iterable[int]) -> None:
         """Drop these partitions from memory (revoked: their next owner has them)."""
-        drop = {str(p) for p in kparts}
         data = self.table.data
-        for key in [k for k in list(data.keys()) if k.split("|", 2)[1] in drop]:
+        for key in self._keys_in(kparts):
             del data[key]
 
     async def reload(self, cur: Any, kpart: int, next_offset: int, why: str) -> None:
@@ -338,7 +341,7 @@ class SessionTable:
         loaded = await load_partition(cur, kpart, floor)
         data = self.table.data
         recs: list[tuple[str, Any]] = []
-        for key in [k for k in list(data.keys()) if _in_partition(k, kpart)]:
+        for key in self._keys_in([kpart]):
             sk = parse_key(key)
             if sk is not None and sk[2] >= floor and sk not in loaded:
                 del data[key]
@@ -347,8 +350,7 @@ class SessionTable:
             key = table_key(k)
             data[key] = s
             recs.append((key, s))
-            if s.day > self._max_day.get(kpart, -1):
-                self._max_day[kpart] = s.day
+            self._saw(kpart, s.day)
         data.pop(mark_key(kpart), None)  # so that the mark is written again
         mark = self._mark_record(kpart, next_offset, floor)
         if mark is not None:
@@ -375,7 +377,7 @@ class SessionTable:
             if m is None or floor <= int(m["floor"]):
                 continue
             recs = records[p] = []
-            for key in [k for k in list(data.keys()) if _in_partition(k, p)]:
+            for key in self._keys_in([p]):
                 sk = parse_key(key)
                 if sk is not None and sk[2] < floor:
                     del data[key]
@@ -388,7 +390,3 @@ class SessionTable:
         EXPIRED.inc(dropped)
         return dropped
 
-
-def _in_partition(key: str, kpart: int) -> bool:
-    parts = key.split("|", 2)
-    return len(parts) > 1 and parts[1] == str(kpart)
