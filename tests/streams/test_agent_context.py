@@ -23,11 +23,16 @@ import pytest
 
 from streams.app import build_app
 from streams.consumer import RawBatch, RawRecord
-from streams.rebuild import rebuild_days
 from streams.settings import WorkerSettings
 from tests.streams.gen import traffic
-from tests.streams.helpers import make_sites, snapshot
+from tests.streams.helpers import assert_equals_rebuild, make_sites
 from tinytrail.settings import CoreSettings
+
+
+def days_around(now_ms: int) -> list[dt.date]:
+    """Yesterday and today (UTC): the days traffic of the last minutes can fall on."""
+    day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date()
+    return [day - dt.timedelta(days=1), day]
 
 
 def worker_settings(core: CoreSettings, tmp: str, batch: int) -> WorkerSettings:
@@ -109,18 +114,7 @@ async def test_agent_decodes_enriches_stores_and_dead_letters(
     by_id = {r.event_id: r for r in raws}
     assert all((s == nil) == by_id[e].is_excluded for e, s, _, _ in stored)
     # The agent's aggregates equal the rebuild from the stored events.
-    stream = snapshot(core_settings.database_url, ids)
-    assert stream[0] and stream[1]
-    day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date()
-    from tinytrail.db import make_pool, open_pool
-
-    pool = make_pool(core_settings, name="t", max_size=1)
-    await open_pool(pool)
-    try:
-        await rebuild_days(pool, day - dt.timedelta(days=1), day)
-    finally:
-        await pool.close()
-    assert snapshot(core_settings.database_url, ids) == stream
+    await assert_equals_rebuild(core_settings, ids, days_around(now_ms))
 
 
 @pytest.mark.postgres
@@ -236,14 +230,4 @@ async def test_a_failed_session_changelog_write_makes_the_next_batch_reload_the_
         assert rt.sessions.current(0, 60)
     finally:
         await rt.stop()
-    stream = snapshot(core_settings.database_url, [sites[0][0]])
-    from tinytrail.db import make_pool, open_pool
-
-    pool = make_pool(core_settings, name="t", max_size=1)
-    await open_pool(pool)
-    try:
-        day = dt.datetime.fromtimestamp(now_ms / 1000, dt.UTC).date()
-        await rebuild_days(pool, day - dt.timedelta(days=1), day)
-    finally:
-        await pool.close()
-    assert snapshot(core_settings.database_url, [sites[0][0]]) == stream
+    await assert_equals_rebuild(core_settings, [sites[0][0]], days_around(now_ms))

@@ -16,17 +16,14 @@ rebuild, and the tail of every worker's log.
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 import time
-from typing import Any
 
 import psycopg
 import pytest
 
-from streams.rebuild import rebuild_days
 from tests.streams.gen import traffic
-from tests.streams.helpers import make_sites, snapshot
+from tests.streams.helpers import assert_equals_rebuild, days_of, make_sites
 from tests.streams.test_worker_kafka import fresh
 from tests.streams.workerproc import (
     applied_messages,
@@ -37,7 +34,6 @@ from tests.streams.workerproc import (
     wait_group,
     wait_until,
 )
-from tinytrail.db import make_pool, open_pool
 from tinytrail.settings import CoreSettings
 from tinytrail.topics import ensure_topics, raw_events_topic
 
@@ -79,20 +75,6 @@ def missing_report(dsn: str, group: str, sites: list[str],
     return "\n".join(lines)
 
 
-def aggregate_diff(before: tuple[list[Any], list[Any]],
-                   after: tuple[list[Any], list[Any]]) -> str:
-    """The aggregate rows (key -> counters) that the stream and the rebuild disagree on."""
-    lines = []
-    for name, cut, a_rows, b_rows in (("agg_site_daily", 4, before[0], after[0]),
-                                      ("agg_dim_daily", 7, before[1], after[1])):
-        a = {tuple(r[:cut]): tuple(r[cut:]) for r in a_rows}
-        b = {tuple(r[:cut]): tuple(r[cut:]) for r in b_rows}
-        for k in sorted(set(a) | set(b), key=str):
-            if a.get(k) != b.get(k):
-                lines.append(f"{name} {k}: stream {a.get(k)} rebuild {b.get(k)}")
-    return f"{len(lines)} rows differ:\n" + "\n".join(lines[:30])
-
-
 async def run_scenario(core_settings: CoreSettings, tmp: str, workers: int, kill: bool) -> None:
     settings = fresh(core_settings)
     group = f"{settings.topic_prefix}-worker"
@@ -131,18 +113,7 @@ async def run_scenario(core_settings: CoreSettings, tmp: str, workers: int, kill
             stop(p)
     lost = missing_report(settings.database_url, group, ids, produced)
     assert not lost, f"events lost or doubled:\n{lost}\n{logs()}"
-    days = sorted({dt.datetime.fromtimestamp(r.received_at_ms / 1000, dt.UTC).date()
-                   for r in raws})
-    stream = snapshot(settings.database_url, ids)
-    assert stream[0] and stream[1]
-    pool = make_pool(settings, name="t", max_size=1)
-    await open_pool(pool)
-    try:
-        await rebuild_days(pool, min(days), max(days))
-    finally:
-        await pool.close()
-    rebuilt = snapshot(settings.database_url, ids)
-    assert rebuilt == stream, aggregate_diff(stream, rebuilt)
+    await assert_equals_rebuild(settings, ids, days_of(raws))
 
 
 @pytest.mark.kafka

@@ -13,7 +13,6 @@ Real Postgres; the "consumer" here is a list of offsets delivered in a chosen or
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import random
 import time
 import uuid
@@ -29,7 +28,7 @@ from streams.rebuild import rebuild_days
 from streams.sink import EXPIRED, DeadLetter, OffsetGap, Sink, contiguous_end
 from streams.websites import WebsiteCache
 from tests.streams.gen import traffic
-from tests.streams.helpers import make_sites, snapshot
+from tests.streams.helpers import days_of, make_sites, snapshot
 from tinytrail.db import make_pool, open_pool
 from tinytrail.settings import CoreSettings
 
@@ -64,8 +63,7 @@ class Harness:
         raws = traffic(random.Random(seed), self.sites, n, now - 3_600_000, 3_000_000,
                        visitors=20, excluded_share=0)
         self.msgs = [Enriched.from_raw(r, 0, i) for i, r in enumerate(raws)]
-        self.days = sorted({dt.datetime.fromtimestamp(r.received_at_ms / 1000, dt.UTC).date()
-                            for r in raws})
+        self.days = days_of(raws)
         self.pool = pool
         self.group = f"g-{uuid.uuid4().hex[:6]}"
         self.sink = Sink(pool, group=self.group, topic="raw")

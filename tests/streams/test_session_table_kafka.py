@@ -15,7 +15,6 @@ events continue the sessions of earlier phases:
 
 from __future__ import annotations
 
-import datetime as dt
 import random
 import re
 import time
@@ -27,8 +26,8 @@ from aiokafka import AIOKafkaProducer
 
 from streams.session_state import mark_key, table_key
 from tests.streams.gen import traffic
-from tests.streams.helpers import make_sites
-from tests.streams.test_worker_kafka import assert_equals_rebuild, fresh
+from tests.streams.helpers import assert_equals_rebuild, days_of, make_sites
+from tests.streams.test_worker_kafka import fresh
 from tests.streams.workerproc import (
     applied_messages,
     log_tail,
@@ -113,7 +112,6 @@ async def test_restart_recovers_the_table_and_a_lost_tail_is_reloaded_from_postg
     assert await lose_changelog_tail(settings, kpart, today - 1) > 0
     await produce(settings.kafka_bootstrap, topic, raws[1600:])
     run_phase(settings, tmp, "w3", len(raws))
-    days = sorted({dt.datetime.fromtimestamp(r.received_at_ms / 1000, dt.UTC).date()
-                   for r in raws})
+    days = days_of(raws)
     await assert_equals_rebuild(settings, ids, days)
     assert kpart in reloaded(tmp, "w3"), log_tail(tmp, "w3")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime as dt
 import random
 import time
 import uuid
@@ -15,9 +14,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer
 
-from streams.rebuild import rebuild_days
 from tests.streams.gen import traffic
-from tests.streams.helpers import make_sites, snapshot
+from tests.streams.helpers import assert_equals_rebuild, days_of, make_sites
 from tests.streams.workerproc import (
     applied_messages,
     log_tail,
@@ -26,7 +24,6 @@ from tests.streams.workerproc import (
     stop,
     wait_until,
 )
-from tinytrail.db import make_pool, open_pool
 from tinytrail.realtime import read_realtime
 from tinytrail.settings import CoreSettings
 from tinytrail.topics import deadletter_topic, ensure_topics, raw_events_topic
@@ -37,20 +34,6 @@ def fresh(core_settings: CoreSettings) -> CoreSettings:
     return core_settings.model_copy(
         update={"topic_prefix": f"{core_settings.topic_prefix}-{uuid.uuid4().hex[:6]}"}
     )
-
-
-async def assert_equals_rebuild(
-    settings: CoreSettings, sites: list[str], days: list[dt.date]
-) -> None:
-    stream = snapshot(settings.database_url, sites)
-    assert stream[0] and stream[1]
-    pool = make_pool(settings, name="t", max_size=1)
-    await open_pool(pool)
-    try:
-        await rebuild_days(pool, min(days), max(days))
-    finally:
-        await pool.close()
-    assert snapshot(settings.database_url, sites) == stream
 
 
 def stored_offsets(settings: CoreSettings) -> dict[int, int]:
@@ -124,8 +107,7 @@ async def test_events_stored_once_aggregates_equal_rebuild_dlq_and_realtime(
                                    " WHERE website_id::text = ANY(%s)",
                                    ([s for s, _ in sites],)).fetchone()
     assert (n, distinct) == (len(raws), len(raws))
-    days = sorted({dt.datetime.fromtimestamp(r.received_at_ms / 1000, dt.UTC).date()
-                   for r in raws})
+    days = days_of(raws)
     await assert_equals_rebuild(settings, [s for s, _ in sites], days)
     dl = await dead_letters(settings, 1)
     assert len(dl) == 1 and base64.b64decode(dl[0]["value_b64"]) == garbage[1]
@@ -158,7 +140,7 @@ async def test_two_workers_rebalancing_mid_stream_lose_nothing(
     Postgres seek on assignment and the sink's gap check (docs/STREAMS.md, "Resuming at
     the right offset"). Every produced (partition, offset) stored exactly once and the
     aggregates equal the rebuild."""
-    from tests.streams.test_faults_kafka import aggregate_diff, missing_report
+    from tests.streams.test_faults_kafka import missing_report
 
     settings = fresh(core_settings)
     group = f"{settings.topic_prefix}-worker"
@@ -207,9 +189,4 @@ async def test_two_workers_rebalancing_mid_stream_lose_nothing(
     assert not lost, f"events lost or doubled:\n{lost}\n{logs()}"
     # Both joins were over before the backlog was done: they happened mid-stream.
     assert all(n < len(raws) for n in seen.values()), (seen, len(raws))
-    days = sorted({dt.datetime.fromtimestamp(r.received_at_ms / 1000, dt.UTC).date()
-                   for r in raws})
-    stream = snapshot(settings.database_url, ids)
-    await assert_equals_rebuild(settings, ids, days)
-    assert snapshot(settings.database_url, ids) == stream, aggregate_diff(
-        stream, snapshot(settings.database_url, ids))
+    await assert_equals_rebuild(settings, ids, days_of(raws))
