@@ -19,8 +19,8 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -49,20 +49,30 @@ DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 
 # --- tools ----------------------------------------------------------------------
 
-def _install_tools() -> tuple[dict[str, str], float]:
-    started = time.monotonic()
+def _install_tools(offline: bool = False) -> tuple[dict[str, str], str]:
+    """Run `infra/deploy-tools.sh env`; returns (the environment it exports, its stderr).
+
+    `offline=True` runs it with no Go on PATH, Go's proxy off and pip's index off, so
+    any attempt to build or download fails the run instead of quietly succeeding.
+    """
+    run_env = dict(os.environ)
+    if offline:
+        run_env["PATH"] = os.pathsep.join(
+            d for d in run_env.get("PATH", "").split(os.pathsep)
+            if d and shutil.which("go", path=d) is None
+        )
+        run_env.update(GOPROXY="off", GOFLAGS="-mod=mod", PIP_NO_INDEX="1")
     out = subprocess.run(
         [str(ROOT / "infra" / "deploy-tools.sh"), "env"],
-        check=True, capture_output=True, text=True, timeout=1800,
+        check=True, capture_output=True, text=True, timeout=1800, env=run_env,
     )
-    elapsed = time.monotonic() - started
     env = dict(os.environ)
     for line in out.stdout.splitlines():
         # export NAME=value  (value shell-quoted, "$PATH" kept literally)
         name, _, value = line.removeprefix("export ").partition("=")
         value = " ".join(shlex.split(value))
         env[name] = value.replace("$PATH", os.environ.get("PATH", ""))
-    return env, elapsed
+    return env, out.stderr
 
 
 @pytest.fixture(scope="module")
@@ -152,10 +162,15 @@ def load_k8s() -> list[tuple[Path, dict[str, Any]]]:
 # --- tools install ---------------------------------------------------------------
 
 def test_deploy_tools_are_cached_and_idempotent(tool_env: dict[str, str]) -> None:
-    # The fixture already installed them; a second run must find everything in place.
-    env, elapsed = _install_tools()
+    # The fixture already installed them. A second run must find everything in place:
+    # nothing rebuilt (same files, no build or install logged) and nothing fetched (it
+    # runs without Go and with every package index off, so a fetch would fail it).
+    bin_dir = Path(tool_env["HELM_PLUGINS"]).parent / "bin"
+    before = {p.name: p.stat().st_mtime_ns for p in bin_dir.iterdir()}
+    env, stderr = _install_tools(offline=True)
     assert env["HELM_PLUGINS"] == tool_env["HELM_PLUGINS"]
-    assert elapsed < 10, f"cached deploy-tools.sh took {elapsed:.1f}s"
+    assert "building" not in stderr and "installing" not in stderr, stderr
+    assert {p.name: p.stat().st_mtime_ns for p in bin_dir.iterdir()} == before
     assert "v3.22.0" in run(env, "helm", "version", "--short").stdout
     # helm-unittest answers as a helm plugin, wired without a download.
     assert "unittest" in run(env, "helm", "plugin", "list").stdout
