@@ -4,6 +4,10 @@ In Kubernetes the Ingress sends `/api/v1/collect` and `/js/` to the collector an
 everything else to the API; `tinytrail run` starts this small proxy to do the
 same on a laptop. It appends the client address to `X-Forwarded-For`, so the
 collector must trust 127.0.0.1 as a proxy (`run` sets that).
+
+Bodies pass through as the upstream sent them: the client's `Accept-Encoding` goes up
+unchanged and the answer comes back with its `Content-Encoding` (the collector serves the
+tracker gzipped), as an Ingress does; decoding here would send the tracker uncompressed.
 """
 
 from __future__ import annotations
@@ -61,6 +65,7 @@ class ProxyHandler(tornado.web.RequestHandler):
                 follow_redirects=False,
                 request_timeout=30,
                 allow_nonstandard_methods=True,
+                decompress_response=False,  # pass encodings through (see module docstring)
             )
         except Exception as exc:  # upstream down: a clear 502
             self.set_status(502)
