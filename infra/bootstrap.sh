@@ -32,9 +32,13 @@ if [ ! -f "$STAMP_DIR/.pip-stamp" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP_DIR/
   touch "$STAMP_DIR/.pip-stamp"
 fi
 
-if [ $browser = 1 ] && [ -f "$ROOT/tests/browser/package.json" ] &&
-   [ ! -d "$ROOT/tests/browser/node_modules" ]; then
-  log "installing the browser test's npm packages"
-  (cd "$ROOT/tests/browser" && npm install --no-audit --no-fund --silent)
+# Keyed on the committed lockfile: a checkout whose node_modules predates it (a package
+# added since) gets the exact versions again. npm writes node_modules/.package-lock.json.
+BROWSER="$ROOT/tests/browser"
+if [ $browser = 1 ] && [ -f "$BROWSER/package-lock.json" ] &&
+   { [ ! -f "$BROWSER/node_modules/.package-lock.json" ] ||
+     [ "$BROWSER/package-lock.json" -nt "$BROWSER/node_modules/.package-lock.json" ]; }; then
+  log "installing the browser test's npm packages (npm ci, from the lockfile)"
+  (cd "$BROWSER" && npm ci --no-audit --no-fund --silent)
 fi
 log "ok"
