@@ -1,4 +1,4 @@
-"""Referrer -> channel and referrer domain, from a maintained referrer database.
+"""Referrer -> channel and referrer domain, from maintained referrer data.
 
 Channels, first rule that matches wins (contract + DECISIONS.md):
   Paid Search     referrer is a search engine and utm_medium contains cpc, ppc or paid
@@ -8,19 +8,31 @@ Channels, first rule that matches wins (contract + DECISIONS.md):
   Referral        any other external referrer
   Direct          no referrer (or only internal navigation)
 A referrer on the website's own domain (or a subdomain of it) is internal
-navigation, not a source: it yields no referrer domain. The domain is the
-referrer host, lower case, without a leading "www.".
+navigation, not a source: it yields no referrer domain.
 
-Data: `data/referrers.json` (host -> medium), see `data/README.md`.
+The referrer host (DECISIONS.md, "Referrer hosts"): lower case, no port, no userinfo, no
+trailing dot, internationalised names in Unicode (UTS 46 via `idna`:
+`xn--bcher-kva.example` and `BÜCHER.example` both become `bücher.example`), no leading
+`www.`. Lookup: the data sets' keys are normalised the same way (so `www.qwant.com` in the
+data is `qwant.com`), then the host is tried, then its parent domains
+(`m.baidu.com` -> `baidu.com`); for each, `host/first/path/segments` entries of the data
+(`orange.fr/webmail`, `bing.com/images/search`) are tried before the bare host.
+
+Data: `data/referrers.json` (host -> medium; search, social, email, ...) and the webmail
+hosts of `data/emailproviders.json` (each provider's `loginUrl`), see `data/README.md`.
+Where both name a host, `referrers.json` wins.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+import idna
 
 from streams.models import Enriched
 
@@ -28,36 +40,81 @@ if TYPE_CHECKING:
     from streams.enrich import EnrichContext
 
 
+def normal_host(host: str) -> str:
+    """Lower case, no trailing dot, Unicode form of an internationalised name, no `www.`.
+
+    `idna` (IDNA 2008 with the UTS 46 mapping) turns both spellings into one A-label and
+    back; a host it refuses (an underscore, an IP address, a bad `xn--` label) is kept
+    as it is, lower-cased, since it can still be a valid referrer host."""
+    host = host.strip().rstrip(".").lower()
+    if host and (not host.isascii() or "xn--" in host):
+        with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):
+            host = idna.decode(idna.encode(host, uts46=True))
+    return host.removeprefix("www.")
+
+
+def _normal_key(key: str) -> str:
+    """A data-set key: `host` or `host/path` (the path without a trailing slash)."""
+    host, _, path = key.partition("/")
+    path = path.strip("/")
+    return normal_host(host) + ("/" + path if path else "")
+
+
 def _load() -> dict[str, str]:
-    raw = json.loads((resources.files("streams.enrich") / "data" / "referrers.json").read_text())
-    return {host.lower(): entry.get("medium", "unknown") for host, entry in raw.items()}
+    data = resources.files("streams.enrich") / "data"
+    mediums: dict[str, str] = {}
+    providers = json.loads((data / "emailproviders.json").read_text())["providers"]
+    for provider in providers:
+        host = urlsplit(provider.get("loginUrl") or "").hostname
+        if host:
+            mediums[_normal_key(host)] = "email"
+    raw = json.loads((data / "referrers.json").read_text())
+    for key, entry in raw.items():
+        mediums[_normal_key(key)] = entry.get("medium", "unknown")
+    return mediums
 
 
 MEDIUMS: dict[str, str] = _load()
 PAID_MARKERS = ("cpc", "ppc", "paid")
+_MAX_PATH_SEGMENTS = max(k.count("/") for k in MEDIUMS)  # the deepest host/path key's
 
 
-@lru_cache(maxsize=65536)
-def medium_of(host: str) -> str | None:
-    """The database's medium for a host, trying parent domains (m.facebook.com -> facebook.com)."""
+def medium_of(host: str, path: str = "") -> str | None:
+    """The data's medium for a (normalised) host and URL path: the host, then each parent
+    domain; for each, its `host/path` entries first (longest first), then the bare host."""
+    segments = [s for s in path.split("/") if s][:_MAX_PATH_SEGMENTS]
     labels = host.split(".")
-    for i in range(len(labels) - 1):
-        medium = MEDIUMS.get(".".join(labels[i:]))
+    for i in range(len(labels) - 1 if len(labels) > 1 else 1):
+        domain = ".".join(labels[i:])
+        for n in range(len(segments), 0, -1):
+            medium = MEDIUMS.get(domain + "/" + "/".join(segments[:n]))
+            if medium is not None:
+                return medium
+        medium = MEDIUMS.get(domain)
         if medium is not None:
             return medium
     return None
 
 
-def referrer_host(referrer: str | None) -> str | None:
+def referrer_parts(referrer: str | None) -> tuple[str, str] | None:
+    """(normalised host, path) of a referrer URL, or None when it has no host."""
     if not referrer:
         return None
     try:
-        host = urlsplit(referrer.strip()).hostname
+        parts = urlsplit(referrer.strip())
+        host = parts.hostname
     except ValueError:
         return None
     if not host:
         return None
-    return host.rstrip(".").lower() or None
+    host = normal_host(host)
+    return (host, parts.path) if host else None
+
+
+def referrer_host(referrer: str | None) -> str | None:
+    """The normalised referrer host (see the module docstring), or None."""
+    parts = referrer_parts(referrer)
+    return parts[0] if parts else None
 
 
 @lru_cache(maxsize=65536)
@@ -65,11 +122,12 @@ def classify(
     referrer: str | None, utm_medium: str | None, own_domain: str
 ) -> tuple[str, str | None]:
     """(channel, referrer_domain) for one event (cached: referrers repeat a lot)."""
-    host = referrer_host(referrer)
-    domain = host.removeprefix("www.") if host else None
-    if domain and own_domain and (domain == own_domain or domain.endswith("." + own_domain)):
+    parts = referrer_parts(referrer)
+    domain = parts[0] if parts else None
+    own = _own(own_domain)
+    if domain and own and (domain == own or domain.endswith("." + own)):
         domain = None  # internal navigation is not a source
-    medium = medium_of(domain) if domain else None
+    medium = medium_of(domain, parts[1]) if domain and parts else None
     utm = (utm_medium or "").lower()
     if medium == "search":
         if any(m in utm for m in PAID_MARKERS):
@@ -82,6 +140,12 @@ def classify(
     if domain:
         return "Referral", domain
     return "Direct", None
+
+
+@lru_cache(maxsize=4096)
+def _own(domain: str) -> str:
+    """The website's domain in the same form as referrer hosts (websites store punycode)."""
+    return normal_host(domain) if domain else ""
 
 
 def step(ev: Enriched, ctx: EnrichContext) -> Enriched:
