@@ -52,7 +52,7 @@ def test_referrer_channel(ref: str | None, utm: str | None, want: tuple[str, str
 
 
 @pytest.mark.parametrize(("width", "want"), [
-    pytest.param(None, "unknown", id="missing"), pytest.param(0, "unknown", id="zero"),
+    pytest.param(None, "unknown", id="missing"), pytest.param(0, "320-375", id="zero"),
     pytest.param(200, "320-375", id="tiny"), pytest.param(375, "320-375", id="375"),
     pytest.param(376, "376-768", id="376"), pytest.param(768, "376-768", id="768"),
     pytest.param(1024, "769-1024", id="1024"), pytest.param(1440, "1025-1440", id="1440"),
