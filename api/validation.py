@@ -6,11 +6,11 @@ client can tell which part of its body is wrong.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
 from tinytrail.envelope import ApiError
+from tinytrail.netaddr import canonical_text
 
 MAX_CONTENT_GROUPS = 100
 MAX_EXCLUDED_IPS = 1000
@@ -98,7 +98,8 @@ def glob_pattern(value: Any, field: str) -> str:
 
 
 def excluded_ips(value: Any) -> list[str]:
-    """IPv4/IPv6 addresses and CIDR ranges, normalised ('10.1.2.3/8' -> '10.0.0.0/8')."""
+    """IPv4/IPv6 addresses and CIDR ranges, normalised ('10.1.2.3/8' -> '10.0.0.0/8';
+    IPv4-mapped IPv6 as IPv4: '::ffff:10.0.0.1' -> '10.0.0.1', see tinytrail/netaddr.py)."""
     if not isinstance(value, list):
         raise ApiError(400, "excluded_ips must be an array of IP addresses or CIDR ranges")
     if len(value) > MAX_EXCLUDED_IPS:
@@ -107,14 +108,8 @@ def excluded_ips(value: Any) -> list[str]:
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise ApiError(400, f"excluded_ips[{i}] must be a string")
-        raw = item.strip()
         try:
-            if "%" in raw:  # IPv6 zone ids name a local interface, never a client
-                raise ValueError(raw)
-            if "/" in raw:
-                out.append(str(ipaddress.ip_network(raw, strict=False)))
-            else:
-                out.append(str(ipaddress.ip_address(raw)))
+            out.append(canonical_text(item))
         except ValueError:
             raise ApiError(
                 400, f"excluded_ips[{i}] is not an IPv4/IPv6 address or CIDR range"

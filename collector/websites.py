@@ -21,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from collector.clientip import Network
 from collector.periodic import Periodic
+from tinytrail.netaddr import parse_entry, unmap_address
 
 log = logging.getLogger("collector.websites")
 
@@ -44,22 +45,23 @@ class Website:
         if not self.excluded:
             return False
         try:
-            addr = ipaddress.ip_address(ip)
+            addr = unmap_address(ipaddress.ip_address(ip))
         except ValueError:
             return False
         return any(addr.version == net.version and addr in net for net in self.excluded)
 
 
 def parse_excluded(values: Any) -> tuple[Network, ...]:
-    """Excluded IPs/CIDRs from the jsonb column; entries that do not parse are skipped
-    (the API refuses them on save, so only hand-edited rows can hold them)."""
+    """Excluded IPs/CIDRs from the jsonb column, in canonical form (IPv4-mapped IPv6 as
+    IPv4, for rows saved before the API normalised them); entries that do not parse are
+    skipped (the API refuses them on save, so only hand-edited rows can hold them)."""
     if not isinstance(values, list):
         return ()
     nets: list[Network] = []
     for item in values:
         if isinstance(item, str):
             with contextlib.suppress(ValueError):
-                nets.append(ipaddress.ip_network(item.strip(), strict=False))
+                nets.append(parse_entry(item))
     return tuple(nets)
 
 
