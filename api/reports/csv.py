@@ -1,7 +1,8 @@
 """CSV export: RFC 4180, UTF-8, header row, formula-injection guard.
 
-Cells starting with `=`, `+`, `-` or `@` get a leading `'` so that spreadsheets do
-not evaluate them (DECISIONS.md). Numbers are written as numbers: a negative
+Cells starting with `=`, `+`, `-`, `@`, tab or CR get a leading `'` so that spreadsheets
+do not evaluate them (DECISIONS.md; OWASP's CSV-injection list: some spreadsheets drop a
+leading tab or CR and then read the formula behind it). Numbers are written as numbers: a negative
 change_pct such as -4.08 is data, not a formula, and is left alone; the guard
 applies to text cells only. None is an empty cell, booleans are true/false.
 Lines end with CRLF; a cell is quoted when it holds a comma, quote, CR or LF.
@@ -14,7 +15,7 @@ import io
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-_FORMULA_START = ("=", "+", "-", "@")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def cell(value: Any) -> str:
