@@ -311,6 +311,7 @@ async def test_router_passes_content_encoding_through(
             decompress_response=False) for p in (live_collector.port, port)]
         assert routed.headers.get("Content-Encoding") == "gzip"
         assert routed.body == direct.body and gzip.decompress(routed.body) == TRACKER.read_bytes()
+        assert len(direct.body) <= MAX_TRACKER_GZIP  # what visitors download
         plain = await client.fetch(f"http://127.0.0.1:{port}/js/tracker.js",
                                    decompress_response=False)  # no Accept-Encoding
         assert "Content-Encoding" not in plain.headers and plain.body == TRACKER.read_bytes()
