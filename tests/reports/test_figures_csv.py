@@ -87,5 +87,6 @@ def test_csv_round_trips_through_a_reader(rows: list[tuple[str, int]]) -> None:
     body = render(("name", "count"), rows).decode("utf-8")
     parsed = list(stdcsv.reader(io.StringIO(body, newline="")))
     assert parsed[0] == ["name", "count"]
-    expected = [[("'" + s if s[:1] in ("=", "+", "-", "@") else s), str(n)] for s, n in rows]
+    expected = [[("'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s), str(n)]
+                for s, n in rows]
     assert parsed[1:] == expected
