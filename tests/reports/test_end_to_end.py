@@ -134,7 +134,7 @@ def cell(v: Any) -> str:
     if v is None:
         return ""
     if isinstance(v, str):
-        return "'" + v if v and v[0] in "=+-@" else v
+        return "'" + v if v and v[0] in "=+-@\t\r" else v
     return str(v)
 
 
