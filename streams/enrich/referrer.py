@@ -19,7 +19,8 @@ data is `qwant.com`), then the host is tried, then its parent domains
 (`orange.fr/webmail`, `bing.com/images/search`) are tried before the bare host.
 
 Data: `data/referrers.json` (host -> medium; search, social, email, ...) and the webmail
-hosts of `data/emailproviders.json` (each provider's `loginUrl`), see `data/README.md`.
+hosts of `data/emailproviders.json` (each provider's `loginUrl`) and of
+`data/webmail_vendors.json` (hosts their vendors publish), see `data/README.md`.
 Where both name a host, `referrers.json` wins.
 """
 
@@ -68,6 +69,8 @@ def _load() -> dict[str, str]:
         host = urlsplit(provider.get("loginUrl") or "").hostname
         if host:
             mediums[_normal_key(host)] = "email"
+    for entry in json.loads((data / "webmail_vendors.json").read_text())["hosts"]:
+        mediums[_normal_key(entry["host"])] = "email"
     raw = json.loads((data / "referrers.json").read_text())
     for key, entry in raw.items():
         mediums[_normal_key(key)] = entry.get("medium", "unknown")

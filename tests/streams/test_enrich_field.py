@@ -116,6 +116,7 @@ def test_every_webmail_host_is_email(host: str) -> None:
 
 @pytest.mark.parametrize("ref", [
     pytest.param("https://outlook.office365.com/mail/inbox", id="microsoft-365"),
+    pytest.param("https://outlook.office.com/mail/", id="outlook-on-the-web"),
     pytest.param("https://mail.proton.me/u/0/inbox", id="proton"),
     pytest.param("https://www.fastmail.com/mail/Inbox/", id="fastmail"),
     pytest.param("https://app.hey.com/imbox", id="hey"),
@@ -130,6 +131,15 @@ def test_webmail_data_is_named_with_its_licence() -> None:
     readme = (DATA / "README.md").read_text()
     assert "@mikkelscheike/email-provider-links" in readme and "5.2.2" in readme
     assert "MIT" in (DATA / "emailproviders.LICENSE").read_text()
+
+
+def test_every_vendor_webmail_host_names_its_source_and_is_email() -> None:
+    hosts = json.loads((DATA / "webmail_vendors.json").read_text())["hosts"]
+    assert hosts
+    for entry in hosts:
+        assert entry["source"] and entry["vendor"] and entry["checked"], entry
+        for form in (entry["host"], "www." + entry["host"]):
+            assert classify(f"https://{form}/mail/", None, "")[0] == "Email", form
 
 
 # --- 14. recent real user agents, pinned regexes --------------------------------------------
