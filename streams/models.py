@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinytrail.event import RawEvent
+from tinytrail.limits import USER_AGENT
 
 NIL_SESSION = "00000000-0000-0000-0000-000000000000"  # excluded events belong to no session
 
@@ -57,7 +58,8 @@ class Enriched:
             url=raw.url,
             path=raw.path,
             referrer=raw.referrer,
-            user_agent=raw.user_agent or "",
+            # Not stored, only parsed: capped here, so the parser's families stay short.
+            user_agent=(raw.user_agent or "")[:USER_AGENT.chars],
             screen_width=raw.screen_width,
             screen_height=raw.screen_height,
             name=raw.name,

@@ -18,6 +18,13 @@ from typing import Any
 
 import orjson
 
+from tinytrail.limits import (
+    EVENT_TEXT_CAPS,
+    MAX_PROPERTIES_BYTES,
+    MAX_SCREEN,
+    text_problem,
+)
+
 EVENT_TYPES: frozenset[str] = frozenset(
     {"page_view", "close_tab", "scroll_25", "scroll_50", "scroll_75", "outbound_link", "custom"}
 )
@@ -77,14 +84,20 @@ class RawEvent:
         return ev
 
     def check(self) -> None:
-        """Structural validation of a decoded message; raises DecodeError."""
+        """Validation of a decoded message, the same rules as the collector's
+        (`tinytrail.limits`): types, UUIDs, every text field within its character AND
+        UTF-8 byte cap and free of control characters, `properties` at most
+        `MAX_PROPERTIES_BYTES` of JSON without NUL, screen sizes 0-100,000, the event time
+        a positive epoch-ms integer before year 10,000. Raises DecodeError whose message
+        names the field (the dead letter's reason)."""
         if not (_is_uuid(self.event_id) and _is_uuid(self.website_id)):
             raise DecodeError("event_id and website_id must be UUIDs")
-        if not isinstance(self.received_at_ms, int) or self.received_at_ms <= 0:
-            raise DecodeError("received_at_ms must be a positive integer")
+        ms = self.received_at_ms
+        if type(ms) is not int or not 0 < ms < MAX_EPOCH_MS:
+            raise DecodeError("received_at_ms must be a positive integer (epoch ms)")
         if self.event_type not in EVENT_TYPES:
-            raise DecodeError(f"unknown event_type {self.event_type!r}")
-        if not isinstance(self.visitor_id, str) or len(self.visitor_id) != 64:
+            raise DecodeError(f"unknown event_type {str(self.event_type)[:40]!r}")
+        if not isinstance(self.visitor_id, str) or not _HEX64.fullmatch(self.visitor_id):
             raise DecodeError("visitor_id must be a 64-char hex digest")
         if not isinstance(self.path, str) or not self.path.startswith("/"):
             raise DecodeError("path must start with /")
@@ -93,21 +106,42 @@ class RawEvent:
         if self.event_type == "custom" and not self.name:
             raise DecodeError("custom events need a name")
         if self.v != WIRE_VERSION:
-            raise DecodeError(f"unsupported wire version {self.v}")
+            raise DecodeError(f"unsupported wire version {str(self.v)[:20]}")
+        if not isinstance(self.user_agent, str):
+            raise DecodeError("user_agent must be a string")
+        if type(self.is_bot) is not bool or type(self.is_excluded) is not bool:
+            raise DecodeError("is_bot and is_excluded must be booleans")
         for name in ("screen_width", "screen_height"):
             size = getattr(self, name)
-            if size is not None and (not isinstance(size, int) or not 0 <= size <= MAX_SCREEN):
+            if size is not None and (type(size) is not int or not 0 <= size <= MAX_SCREEN):
                 raise DecodeError(f"{name} must be an integer from 0 to {MAX_SCREEN}")
-        # Postgres text and jsonb cannot hold NUL: such a message could never be stored.
-        if _has_nul([getattr(self, f) for f in _TEXT_FIELDS]):
-            raise DecodeError("text fields must not contain NUL characters")
-        if self.properties is not None and _has_nul(self.properties):
-            raise DecodeError("properties must not contain NUL characters")
+        for name, cap in EVENT_TEXT_CAPS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise DecodeError(f"{name} must be a string")
+            why = text_problem(name, value, cap)
+            if why is not None:
+                raise DecodeError(why)
+        props = self.properties
+        if props is not None:
+            if not isinstance(props, dict):
+                raise DecodeError("properties must be an object")
+            try:
+                size = len(orjson.dumps(props))
+            except (TypeError, orjson.JSONEncodeError) as exc:  # e.g. nested too deep
+                raise DecodeError(f"properties cannot be stored: {exc}") from None
+            if size > MAX_PROPERTIES_BYTES:
+                raise DecodeError(f"properties is larger than {MAX_PROPERTIES_BYTES} bytes"
+                                  " of JSON")
+            # Postgres jsonb cannot hold NUL, in keys or values.
+            if _has_nul(props):
+                raise DecodeError("properties must not contain NUL characters")
 
 
-MAX_SCREEN = 100_000
-_TEXT_FIELDS = ("visitor_id", "url", "path", "referrer", "user_agent", "name",
-                "utm_source", "utm_medium", "utm_campaign")
+MAX_EPOCH_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z: Python datetimes end before
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 # The canonical form (what the collector writes) checked by a regex; anything else is
