@@ -87,7 +87,7 @@ def main(port: int | None = None) -> int:
 
 
 async def _serve(settings: ApiSettings, port: int) -> None:
-    pool = make_pool(settings, name="api")
+    pool = make_pool(settings, name="api", statement_timeout=settings.api_statement_timeout)
     await open_pool(pool, timeout=settings.db_connect_timeout)
     redis = aioredis.Redis.from_url(
         settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5

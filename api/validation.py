@@ -10,12 +10,18 @@ import re
 from typing import Any
 
 from tinytrail.envelope import ApiError
+from tinytrail.limits import (
+    CONTENT_GROUP_NAME,
+    MAX_GLOB_CHARS,
+    MAX_GLOB_WILDCARDS,
+    text_problem,
+)
 from tinytrail.netaddr import canonical_text
 
 MAX_CONTENT_GROUPS = 100
 MAX_EXCLUDED_IPS = 1000
-MAX_PATTERN = 500
-MAX_GROUP_NAME = 100
+MAX_PATTERN = MAX_GLOB_CHARS  # characters
+MAX_GROUP_NAME = CONTENT_GROUP_NAME.chars  # characters (and CONTENT_GROUP_NAME.bytes bytes)
 
 # One DNS label: letters, digits, hyphens; 1-63 chars; no hyphen at either end.
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
@@ -78,17 +84,27 @@ def content_groups(value: Any) -> list[dict[str, str]]:
         if "name" not in group or "pattern" not in group:
             raise ApiError(400, f"{where} needs both name and pattern")
         name = text(group["name"], f"{where}.name", max_len=MAX_GROUP_NAME)
+        # The name becomes an aggregate key (tinytrail/limits.py): capped in bytes too.
+        why = text_problem(f"{where}.name", name, CONTENT_GROUP_NAME)
+        if why is not None:
+            raise ApiError(400, why)
         out.append({"name": name, "pattern": glob_pattern(group["pattern"], f"{where}.pattern")})
     return out
 
 
 def glob_pattern(value: Any, field: str) -> str:
     """A glob that can match a URL path: starts with `/`, `*` or `?`; no spaces or
-    control characters (paths never contain them, so such a pattern could never match)."""
+    control characters (paths never contain them, so such a pattern could never match);
+    1-200 characters with at most 8 wildcards (`*` and `?` together; DECISIONS.md).
+    Returns the pattern; raises ApiError(400) naming `field`."""
     if not isinstance(value, str):
         raise ApiError(400, f"{field} must be a string")
     if not 1 <= len(value) <= MAX_PATTERN:
         raise ApiError(400, f"{field} must be 1-{MAX_PATTERN} characters")
+    wildcards = value.count("*") + value.count("?")
+    if wildcards > MAX_GLOB_WILDCARDS:
+        raise ApiError(400, f"{field} may hold at most {MAX_GLOB_WILDCARDS} wildcards"
+                       f" (* and ?); it has {wildcards}")
     if value[0] not in "/*?":
         raise ApiError(400, f"{field} must start with '/' (or a wildcard): it is matched "
                        "against the URL path")

@@ -26,7 +26,6 @@ import asyncio
 import base64
 import gc
 import logging
-import os
 import pathlib
 import time
 from collections.abc import Sequence
@@ -37,15 +36,16 @@ import orjson
 import psycopg
 import redis.asyncio as aioredis
 from prometheus_client import Counter
-from psycopg_pool import PoolTimeout
 
 from streams.consumer import BatchingTransport, RawBatch
 from streams.enrich import enrich_batch
+from streams.errors import backoff, is_transient
+from streams.errors import reason as error_reason
 from streams.models import Enriched
 from streams.retention import run_retention
 from streams.session_state import SessionTable
 from streams.settings import WorkerSettings
-from streams.sink import DeadLetter, Phases, Sink
+from streams.sink import BatchResult, DeadLetter, Phases, Sink
 from streams.topics import dlq_topic, raw_topic
 from streams.websites import WebsiteCache
 from streams.windows import KpartTable, expire, mirror_payload, realtime_events
@@ -58,13 +58,17 @@ log = logging.getLogger("tinytrail.streams")
 
 DEAD = Counter("tinytrail_dead_letters_total", "Messages sent to the dead-letter topic", ["why"])
 SINK_REFUSED = Counter("tinytrail_sink_refused_events_total",
-                       "Events dead-lettered because Postgres refused their batch")
+                       "Events dead-lettered because Postgres (or sessionising) refused them,"
+                       " isolated by bisection")
+BISECTIONS = Counter("tinytrail_sink_bisections_total",
+                     "Batch parts split in two after a data error")
+RETRIES = Counter("tinytrail_sink_retries_total",
+                  "Batch attempts retried after a transient error (Postgres or the broker)")
 REDIS_FAILED = Counter("tinytrail_realtime_redis_failures_total", "Realtime mirror failures")
 SEEKS = Counter(
     "tinytrail_worker_seeks_total", "Seeks of the raw partitions to Postgres' offsets", ["why"]
 )
 SEEK_FAILED = Counter("tinytrail_worker_seek_failures_total", "Seeks to stored offsets failed")
-MAX_ATTEMPTS = 30
 GC_THRESHOLD = 100_000  # allocations between young-generation collections (default 700)
 FETCHES_PER_BATCH = 4  # a fetch returns at most batch_size / 4 records
 LOST_FETCHES = Counter("tinytrail_worker_lost_fetches_total",
@@ -82,9 +86,11 @@ class Runtime:
     def __init__(self, app: faust.App, settings: WorkerSettings) -> None:
         self.app = app
         self.settings = settings
-        self.pool = make_pool(settings, name="worker", max_size=3)
+        self.pool = make_pool(settings, name="worker", max_size=3,
+                              statement_timeout=settings.worker_statement_timeout)
         self.redis: Any = None
-        self.websites = WebsiteCache(self.pool, settings.website_refresh_interval)
+        self.websites = WebsiteCache(self.pool, settings.website_refresh_interval,
+                                     settings.website_negative_ttl)
         self.phases = Phases()
         self.raw_topic = raw_events_topic(settings)
         self.sessions = SessionTable(app, settings.events_partitions, settings.kafka_bootstrap)
@@ -104,6 +110,9 @@ class Runtime:
         self._stall: tuple[Any, int] = (None, 0)
         self._kafka_committed: dict[int, int] = {}
         self._open_lock = asyncio.Lock()
+        self._sent_dead: set[tuple[int, int]] = set()
+        self.batch_started: float | None = None  # monotonic start of the batch in flight
+        self.committed = 0  # batches committed since start (the heartbeat watches it)
 
     async def open_db(self) -> None:
         """Open the pool once; the first assignment's seek may need it before `start`
@@ -294,89 +303,155 @@ class Runtime:
 
     async def handle(self, events: Sequence[Any]) -> int:
         """Process one batch of raw records (`.partition`, `.offset`, `.key`, `.value`);
-        returns the number of new events stored."""
+        returns the number of new events stored.
+
+        Per event, any exception of decode (the choke point, with the caps of
+        `tinytrail.limits`) or of an enrichment step dead-letters that event alone. The
+        sink's transient errors are retried with backoff; a data error makes the batch
+        split in halves, each committed with its own offsets, until the refused events
+        are alone; those are dead-lettered with their reason (`_store`)."""
         await self.ready.wait()
         ph = self.phases
         if ph.batches:
             ph.lap("faust_between_batches")  # Faust: fetch, buffer, build the next batch
         else:
             ph.start()
-        marks: dict[int, int] = {}
-        offsets: dict[int, list[int]] = {}
-        decoded: list[Enriched] = []
-        dead: list[DeadLetter] = []
-        for msg in events:
-            p, off = msg.partition, msg.offset
-            if off > marks.get(p, -1):
-                marks[p] = off
-            seen = offsets.get(p)
-            if seen is None:
-                offsets[p] = [off]
-            else:
-                seen.append(off)
-            try:
-                raw = RawEvent.from_bytes(msg.value)
-            except DecodeError as exc:
-                dead.append(DeadLetter(p, off, msg.key, msg.value, f"decode: {exc}"))
-                continue
-            decoded.append(Enriched.from_raw(raw, p, off))
-        ph.lap("decode")
-        await self.websites.maybe_refresh()
-        kept, dropped = enrich_batch(decoded, self.websites.get)
-        ph.lap("enrich")
-        for e, why in dropped:
-            if why.reason.startswith("error"):
-                dead.append(DeadLetter(e.kafka_partition, e.kafka_offset, None,
-                                       orjson.dumps(e.event_id), why.reason))
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            try:
-                res = await self.sink.apply(kept, marks, dead, self.send_dead,
-                                            offsets=offsets)
-                break
-            except psycopg.errors.ForeignKeyViolation:
-                # A website was deleted since the last refresh: drop its events.
-                await self.websites.refresh()
-                kept = [e for e in kept if self.websites.get(e.website_id) is not None]
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                log.warning("postgres unavailable (%s); retry %d", exc, attempt)
-                await asyncio.sleep(min(0.2 * attempt, 5.0))
-            except psycopg.Error as exc:
-                # Not transient: Postgres refuses this data (RawEvent.check screens what we
-                # know of, e.g. NUL). Rather than stall the partition, the batch's events go
-                # to the dead-letter topic with their original bytes, partition and offset
-                # (replayable once fixed), the offsets advance, and the worker goes on.
-                if not kept:
-                    raise
-                SINK_REFUSED.inc(len(kept))
-                log.error("postgres refused a batch (%s: %s); %d events dead-lettered",
-                          type(exc).__name__, exc, len(kept))
+        self.batch_started = time.monotonic()
+        try:
+            marks: dict[int, int] = {}
+            offsets: dict[int, list[int]] = {}
+            decoded: list[Enriched] = []
+            dead: list[DeadLetter] = []
+            for msg in events:
+                p, off = msg.partition, msg.offset
+                if off > marks.get(p, -1):
+                    marks[p] = off
+                seen = offsets.get(p)
+                if seen is None:
+                    offsets[p] = [off]
+                else:
+                    seen.append(off)
+                try:
+                    raw = RawEvent.from_bytes(msg.value)
+                    decoded.append(Enriched.from_raw(raw, p, off))
+                except DecodeError as exc:
+                    dead.append(DeadLetter(p, off, msg.key, msg.value, f"decode: {exc}"))
+                except Exception as exc:  # noqa: BLE001 - one event's problem, never the batch's
+                    dead.append(DeadLetter(p, off, msg.key, msg.value,
+                                           f"decode: {type(exc).__name__}: {exc}"[:400]))
+            ph.lap("decode")
+            await self.websites.maybe_refresh()
+            await self.websites.recheck({e.website_id for e in decoded})
+            kept, dropped = enrich_batch(decoded, self.websites.get)
+            ph.lap("enrich")
+            if dropped:
                 original = {(m.partition, m.offset): m for m in events}
-                for e in kept:
-                    msg = original.get((e.kafka_partition, e.kafka_offset))
-                    dead.append(DeadLetter(e.kafka_partition, e.kafka_offset,
-                                           msg.key if msg else None, msg.value if msg else b"",
-                                           f"sink: {type(exc).__name__}"))
-                kept = []
-        else:
-            log.error("giving up on a batch after %d attempts; exiting", MAX_ATTEMPTS)
-            os._exit(1)  # the supervisor restarts us; Postgres offsets say where to resume
-        ph.batches += 1  # counted at commit (the bench stops us as soon as it sees it)
-        if res.gaps:
-            await self.resync()
-        ph.start()
-        live = realtime_events(res.new_events)
-        if live and self.windows is not None:
+                for e, why in dropped:
+                    if why.reason.startswith("error"):
+                        msg = original[(e.kafka_partition, e.kafka_offset)]
+                        dead.append(DeadLetter(e.kafka_partition, e.kafka_offset, msg.key,
+                                               msg.value, why.reason))
+            self._sent_dead = set()
+            res = await self._store(events, kept, dead)
+            ph.batches += 1  # counted at commit (the bench stops us as soon as it sees it)
+            self.committed += 1
+            if res.gaps:
+                await self.resync()
+            ph.start()
+            await self._realtime(res.new_events)
+            return len(res.new_events)
+        finally:
+            self.batch_started = None
+
+    async def _realtime(self, new_events: Sequence[Enriched]) -> None:
+        """After COMMIT: the realtime windows and their Redis mirror (approximate; any
+        failure is logged and counted, never the batch's)."""
+        ph = self.phases
+        live = realtime_events(new_events)
+        if not live or self.windows is None:
+            return
+        try:
             now_ms = int(time.time() * 1000)
             visitors, pages, windows = mirror_payload(live, self.windows, now_ms)
             ph.lap("realtime_table")
             if visitors or pages or windows:
-                try:
-                    await write_realtime(self.redis, visitors, pages, windows, now_ms)
-                except Exception as exc:  # realtime must never stop the pipeline
-                    REDIS_FAILED.inc()
-                    log.warning("realtime mirror to Redis failed: %s", exc)
-            ph.lap("realtime_redis")
-        return len(res.new_events)
+                await write_realtime(self.redis, visitors, pages, windows, now_ms)
+        except Exception as exc:  # noqa: BLE001 - realtime must never stop the pipeline
+            REDIS_FAILED.inc()
+            log.warning("realtime update failed: %s", exc)
+        ph.lap("realtime_redis")
+
+    async def _send_dead_once(self, dead: Sequence[DeadLetter]) -> None:
+        """Send dead letters not yet sent for this batch: a part retried after a data
+        error sends its garbage again before its next COMMIT."""
+        fresh = [d for d in dead if (d.partition, d.offset) not in self._sent_dead]
+        if fresh:
+            await self.send_dead(fresh)
+            self._sent_dead.update((d.partition, d.offset) for d in fresh)
+
+    async def _store(self, records: Sequence[Any], kept: list[Enriched],
+                     dead: list[DeadLetter]) -> BatchResult:
+        """Apply `records` (their `kept` events and `dead` letters) in one transaction,
+        retrying transient errors for ever with backoff (the liveness probe notices a
+        batch stuck too long). On a data error: one event left -> dead-lettered with the
+        reason, its offset committed; more -> the records are split in two halves (in
+        order, so each half holds a prefix of every partition's offsets) and each is
+        stored on its own, recursively. Returns the merged result."""
+        marks: dict[int, int] = {}
+        offsets: dict[int, list[int]] = {}
+        for m in records:
+            p, off = m.partition, m.offset
+            if off > marks.get(p, -1):
+                marks[p] = off
+            offsets.setdefault(p, []).append(off)
+        attempt = 0
+        while True:
+            try:
+                return await self.sink.apply(kept, marks, dead, self._send_dead_once,
+                                             offsets=offsets)
+            except psycopg.errors.ForeignKeyViolation:
+                # A website was deleted since the last refresh: drop its events.
+                await self.websites.refresh()
+                kept = [e for e in kept if self.websites.get(e.website_id) is not None]
+                continue
+            except Exception as exc:  # noqa: BLE001 - classified right here
+                if is_transient(exc) or not kept:
+                    attempt += 1
+                    RETRIES.inc()
+                    log.warning("batch not stored (%s: %s); retry %d", type(exc).__name__,
+                                str(exc).splitlines()[0] if str(exc) else "", attempt)
+                    await asyncio.sleep(backoff(attempt))
+                    continue
+                refused = exc
+                break
+        if len(kept) == 1:
+            e = kept[0]
+            msg = next(m for m in records
+                       if m.partition == e.kafka_partition and m.offset == e.kafka_offset)
+            why = error_reason(refused)
+            SINK_REFUSED.inc()
+            log.error("postgres refused one event (partition %d, offset %d): %s",
+                      e.kafka_partition, e.kafka_offset, why)
+            return await self._store(
+                records, [], [*dead, DeadLetter(e.kafka_partition, e.kafka_offset, msg.key,
+                                                msg.value, why)])
+        BISECTIONS.inc()
+        log.warning("batch refused (%s); splitting %d records, %d events",
+                    type(refused).__name__, len(records), len(kept))
+        mid = len(records) // 2
+        out = BatchResult()
+        for part in (records[:mid], records[mid:]):
+            coords = {(m.partition, m.offset) for m in part}
+            res = await self._store(
+                part, [e for e in kept if (e.kafka_partition, e.kafka_offset) in coords],
+                [d for d in dead if (d.partition, d.offset) in coords])
+            out.new_events.extend(res.new_events)
+            out.gaps.extend(res.gaps)
+            out.replayed += res.replayed
+            out.duplicates += res.duplicates
+            out.dead_letters += res.dead_letters
+            out.held_back += res.held_back
+        return out
 
 
 class WorkerApp(faust.App):  # type: ignore[misc]

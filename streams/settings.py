@@ -14,11 +14,21 @@ class WorkerSettings(CoreSettings):
     worker_web_port: int = Field(default=0, ge=0, le=65535)  # Faust's web server; 0 = off
     worker_heartbeat_file: str = "/tmp/tinytrail/worker.heartbeat"
     worker_heartbeat_interval: float = Field(default=5.0, gt=0, le=60)
+    # A batch in flight longer than this stops the heartbeat (the liveness probe then
+    # fails): seconds, including its retries of transient errors.
+    worker_batch_stuck_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # statement_timeout of the worker's Postgres sessions, seconds (0 = none).
+    worker_statement_timeout: float = Field(default=60.0, ge=0, le=3600)
+    # After SIGTERM, the process ends within this many seconds even if Kafka or Postgres
+    # do not answer (Kubernetes kills at 30 s). Postgres' offsets make a hard stop safe.
+    worker_shutdown_timeout: float = Field(default=20.0, gt=0, le=300)
     worker_data_dir: str = "/tmp/tinytrail/worker-data"
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     batch_window: float = Field(default=0.5, gt=0, le=1.0)  # seconds; aggregates every <= 1 s
     website_refresh_interval: float = Field(default=5.0, gt=0, le=5.0)
-    retention_days: int = Field(default=400, ge=1)
+    # An id missing from the website cache is looked up in Postgres before its events
+    # are dropped; an id Postgres does not know is not asked again for this many seconds.
+    website_negative_ttl: float = Field(default=2.0, gt=0, le=60)
     retention_interval: float = Field(default=3600.0, gt=0)
     partitions_ahead_days: int = Field(default=8, ge=1, le=60)
     broker_session_timeout: float = Field(default=30.0, gt=0)

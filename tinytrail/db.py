@@ -13,8 +13,13 @@ from tinytrail.settings import CoreSettings
 
 
 def make_pool(
-    settings: CoreSettings, *, name: str, max_size: int | None = None
+    settings: CoreSettings, *, name: str, max_size: int | None = None,
+    statement_timeout: float | None = None,
 ) -> AsyncConnectionPool:
+    """A closed pool (open it with `open_pool`). Every session gets a `statement_timeout`
+    of `statement_timeout` seconds (default `settings.db_statement_timeout`; 0 = none),
+    so a hung batch or a runaway query cannot hold a connection for ever."""
+    timeout = settings.db_statement_timeout if statement_timeout is None else statement_timeout
     return AsyncConnectionPool(
         settings.database_url,
         min_size=settings.db_pool_min,
@@ -25,6 +30,7 @@ def make_pool(
             "autocommit": True,
             "row_factory": dict_row,
             "application_name": f"tinytrail-{name}",
+            "options": f"-c statement_timeout={round(timeout * 1000)}",
         },
         timeout=settings.db_connect_timeout,
     )

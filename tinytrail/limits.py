@@ -38,6 +38,8 @@ UTM = TextCap(chars=200, bytes=400)  # utm_source / utm_medium / utm_campaign: a
 EVENT_NAME = TextCap(chars=200, bytes=400)  # custom event name (properties.name)
 CONTENT_GROUP_NAME = TextCap(chars=100, bytes=400)  # a website's content group name
 USER_AGENT = TextCap(chars=1024, bytes=4096)  # not stored; parsed into families
+MAX_GLOB_CHARS = 200  # a content-group pattern, characters
+MAX_GLOB_WILDCARDS = 8  # `*` and `?` together, per content-group pattern
 MAX_PROPERTIES_BYTES = 4096  # `properties` as compact JSON (orjson), in bytes
 MAX_SCREEN = 100_000  # screen_width / screen_height, CSS pixels
 

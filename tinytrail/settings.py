@@ -36,6 +36,12 @@ class CoreSettings(BaseSettings):
     db_pool_min: int = Field(default=1, ge=0, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=200)
     db_connect_timeout: float = Field(default=10.0, gt=0)
+    # Seconds a statement may run on a pool of a process without a setting of its own
+    # (collector, CLI tools); the worker and the API have theirs. 0 = no limit.
+    db_statement_timeout: float = Field(default=60.0, ge=0, le=86_400)
+    # Event partitions older than this many days are dropped by the worker; the admin
+    # rebuild refuses such days (it could not recompute them). Aggregates are kept.
+    retention_days: int = Field(default=400, ge=1, le=36_500)
 
     @field_validator("database_url")
     @classmethod

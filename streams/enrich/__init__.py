@@ -50,7 +50,8 @@ PIPELINE: tuple[tuple[str, Step], ...] = (
 
 
 def enrich_one(ev: Enriched, ctx: EnrichContext) -> Enriched | Drop:
-    """Run every step on one event (no metrics; used by tests and the rebuild)."""
+    """Run every step on one event (no metrics; used by tests and the rebuild). Raises
+    whatever a step raises (the batch path, `enrich_batch`, catches per event)."""
     for _, step in PIPELINE:
         out = step(ev, ctx)
         if isinstance(out, Drop):
@@ -62,7 +63,10 @@ def enrich_one(ev: Enriched, ctx: EnrichContext) -> Enriched | Drop:
 def enrich_batch(
     events: Sequence[Enriched], websites: Callable[[str], WebsiteInfo | None]
 ) -> tuple[list[Enriched], list[tuple[Enriched, Drop]]]:
-    """Run the pipeline step by step over a batch, timing each step once per batch."""
+    """Run the pipeline step by step over a batch, timing each step once per batch.
+
+    Returns (kept events, [(event, Drop)]). A step that raises drops that event alone
+    with the reason `error: <step>: <exception>`; the worker dead-letters those."""
     contexts: dict[str, EnrichContext] = {}  # one per website and batch, not per event
     live: list[tuple[Enriched, EnrichContext]] = []
     for ev in events:
@@ -75,7 +79,10 @@ def enrich_batch(
         t0 = time.perf_counter()
         kept: list[tuple[Enriched, EnrichContext]] = []
         for ev, ctx in live:
-            out = step(ev, ctx)
+            try:
+                out = step(ev, ctx)
+            except Exception as exc:  # noqa: BLE001 - one event's problem: dead-lettered
+                out = Drop(f"error: {name}: {type(exc).__name__}: {exc}"[:400])
             if isinstance(out, Drop):
                 dropped.append((ev, out))
                 DROPPED.labels(out.reason).inc()

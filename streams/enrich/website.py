@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from streams.enrich.glob import Glob
 from streams.models import Drop, Enriched
 
 if TYPE_CHECKING:
@@ -15,37 +15,26 @@ if TYPE_CHECKING:
 GROUP_CACHE_SIZE = 4096  # distinct paths remembered per website
 
 
-def glob_to_regex(pattern: str) -> re.Pattern[str]:
-    """`*` = any run of characters, `?` = one character; everything else literal."""
-    out = []
-    for ch in pattern:
-        if ch == "*":
-            out.append(".*")
-        elif ch == "?":
-            out.append(".")
-        else:
-            out.append(re.escape(ch))
-    return re.compile("".join(out), re.DOTALL)
-
-
 @dataclass(frozen=True)
 class WebsiteInfo:
     id: str
     domain: str  # lower case, without a leading "www."
-    content_groups: tuple[tuple[str, re.Pattern[str]], ...] = ()
+    content_groups: tuple[tuple[str, Glob], ...] = ()
     # path -> group, filled lazily; a settings change builds a new WebsiteInfo (refresh)
     _groups: dict[str, str | None] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
 
     def group_of(self, path: str) -> str | None:
-        """The first content group whose glob matches `path` (cached, bounded)."""
+        """The first content group whose glob matches `path` (cached, bounded). Linear in
+        the path for each pattern (streams/enrich/glob.py): no pattern saved before the
+        API's limits existed can stall the worker either."""
         cache = self._groups
         if path in cache:
             return cache[path]
         found = None
-        for name, rx in self.content_groups:
-            if rx.fullmatch(path):
+        for name, glob in self.content_groups:
+            if glob.matches(path):
                 found = name
                 break
         if len(cache) >= GROUP_CACHE_SIZE:
@@ -60,7 +49,7 @@ class WebsiteInfo:
             if isinstance(g, dict) and isinstance(g.get("name"), str) and isinstance(
                 g.get("pattern"), str
             ):
-                compiled.append((g["name"], glob_to_regex(g["pattern"])))
+                compiled.append((g["name"], Glob.compile(g["pattern"])))
         return cls(str(id_), normalise_domain(domain), tuple(compiled))
 
 

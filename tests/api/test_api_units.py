@@ -90,6 +90,8 @@ def test_invalid_domains(raw: object) -> None:
     pytest.param([{"name": "Doc", "pattern": "/docs/v?/*"}, {"name": "All", "pattern": "*"}],
                  id="question-and-catch-all"),
     pytest.param([], id="empty"),
+    pytest.param([{"name": "Eight", "pattern": "/*a*a*a*a*a*a*a*b"}], id="eight-wildcards"),
+    pytest.param([{"name": "\u4e00" * 100, "pattern": "/" + "a" * 199}], id="at-the-caps"),
 ])
 def test_valid_content_groups(groups: list[dict[str, str]]) -> None:
     assert validation.content_groups(groups) == groups
@@ -106,6 +108,14 @@ def test_valid_content_groups(groups: list[dict[str, str]]) -> None:
     pytest.param([{"name": "B", "pattern": 7}], "pattern must be a string", id="number"),
     pytest.param([{"name": "B", "pattern": "/a", "x": 1}], "unknown field", id="extra-key"),
     pytest.param([{"name": "B", "pattern": "/a"}] * 101, "at most", id="too-many"),
+    pytest.param([{"name": "B", "pattern": "/*a*a*a*a*a*a*a*a*b"}], "at most 8 wildcards",
+                 id="nine-stars"),
+    pytest.param([{"name": "B", "pattern": "/????/*/?/*/??"}], "at most 8 wildcards",
+                 id="nine-mixed"),
+    pytest.param([{"name": "B", "pattern": "/" + "a" * 200}], "1-200 characters",
+                 id="201-chars"),
+    pytest.param([{"name": "\u4e00" * 100 + "\U0001f600", "pattern": "/a"}], "name",
+                 id="name-101-chars"),
 ])
 def test_invalid_content_groups(groups: object, needle: str) -> None:
     with pytest.raises(ApiError) as info:
