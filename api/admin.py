@@ -2,6 +2,8 @@
 
 Uses `streams.rebuild.rebuild_days`, the same code path as the stream workers'
 batch rebuild and `tinytrail aggregate`; idempotent (a rebuild replaces the day's rows).
+A day past the event retention, or whose event partition is gone, is refused with 400
+and nothing is deleted (DECISIONS: a rebuild never deletes figures it cannot recompute).
 """
 
 from __future__ import annotations
@@ -37,7 +39,12 @@ class AggregateHandler(ProtectedHandler):
         day = parse_day(body["date"], today) if body.get("date") is not None else (
             today - dt.timedelta(days=1)
         )
-        from streams.rebuild import rebuild_days  # lazy: the API does not load Faust otherwise
+        # lazy: the API does not load Faust otherwise
+        from streams.rebuild import RebuildRefused, rebuild_days
 
-        await rebuild_days(self.deps.pool, day, day)
+        try:
+            await rebuild_days(self.deps.pool, day, day,
+                               retention_days=self.deps.settings.retention_days, today=today)
+        except RebuildRefused as exc:  # nothing was deleted
+            raise ApiError(400, str(exc)) from None
         self.send_success({"message": f"Aggregation completed for {day.isoformat()}"})

@@ -24,9 +24,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import gc
 import logging
+import os
 import pathlib
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -113,6 +116,7 @@ class Runtime:
         self._sent_dead: set[tuple[int, int]] = set()
         self.batch_started: float | None = None  # monotonic start of the batch in flight
         self.committed = 0  # batches committed since start (the heartbeat watches it)
+        self._beat_committed = 0
 
     async def open_db(self) -> None:
         """Open the pool once; the first assignment's seek may need it before `start`
@@ -134,6 +138,7 @@ class Runtime:
         gc.freeze()
         gc.set_threshold(GC_THRESHOLD, 50, 100)
         self.ready.set()
+        self.beat()
         log.info("worker ready", extra={"websites": len(self.websites)})
 
     async def stop(self) -> None:
@@ -141,6 +146,54 @@ class Runtime:
         await self.pool.close()
         if self.redis is not None:
             await self.redis.aclose()
+
+    def progressing(self, now: float | None = None) -> bool:
+        """Is the worker making progress? True when a batch committed since the last
+        call, when a batch is in flight for at most `worker_batch_stuck_seconds` (`now`:
+        `time.monotonic()`), or when there is nothing to do (`idle`); False otherwise,
+        e.g. a batch stuck in retries or a frozen fetch with records waiting."""
+        now = time.monotonic() if now is None else now
+        started = self.batch_started
+        if started is not None:
+            return now - started <= self.settings.worker_batch_stuck_seconds
+        if self.committed != self._beat_committed:
+            self._beat_committed = self.committed
+            return True
+        return self.idle()
+
+    def idle(self) -> bool:
+        """Nothing to do: not started yet or rebalancing (bounded by the broker's own
+        timeouts), or every assigned raw partition applied in Postgres up to the broker's
+        high watermark as last fetched (unknown high watermark: not idle)."""
+        app: Any = self.app
+        if not self.ready.is_set() or app.rebalancing:
+            return True
+        try:
+            tps = self.raw_tps()
+        except Exception:  # noqa: BLE001 - the consumer is not started yet
+            return True
+        applied = self.sink.applied_ends()
+        for tp in tps:
+            high = app.consumer.highwater(tp)
+            if high is None or applied.get(tp.partition, -1) < high:
+                return False
+        return True
+
+    def beat(self) -> bool:
+        """Touch the heartbeat file when `progressing()`; returns whether it did. The
+        liveness probe fails when the file is older than its limit (the chart's
+        `worker.heartbeatMaxAgeSeconds`), so a stuck batch or a frozen event loop is
+        restarted while an idle worker is not."""
+        if not self.progressing():
+            if self.batch_started is not None:
+                log.warning("batch in flight for %.0f s (limit %.0f s): heartbeat withheld",
+                            time.monotonic() - self.batch_started,
+                            self.settings.worker_batch_stuck_seconds)
+            return False
+        path = pathlib.Path(self.settings.worker_heartbeat_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        return True
 
     def install_seek(self) -> None:
         """Make Faust's `perform_seek` end with a seek to Postgres' offsets (idempotent).
@@ -454,6 +507,36 @@ class Runtime:
         return out
 
 
+class BoundedWorker(faust.Worker):  # type: ignore[misc]
+    """Faust's worker whose SIGTERM/SIGINT shutdown is bounded: Faust stops gracefully
+    (the batch in flight, the producer, the consumer), and if that has not ended the
+    process `shutdown_timeout` seconds after the signal (Kafka or Postgres gone: the
+    producer flush, the group leave and the pool close each wait out their own
+    timeouts), a watchdog thread ends it with `os._exit(0)`. Safe at any point: Postgres
+    holds the offsets with the data (the kill -9 test proves a hard stop loses nothing)."""
+
+    def __init__(self, *args: Any, shutdown_timeout: float = 20.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tt_shutdown_timeout = shutdown_timeout
+        self.tt_watchdog: threading.Timer | None = None
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if self.tt_watchdog is None:
+            self.tt_watchdog = threading.Timer(self.tt_shutdown_timeout, _hard_exit,
+                                               (self.tt_shutdown_timeout,))
+            self.tt_watchdog.daemon = True
+            self.tt_watchdog.start()
+        super()._schedule_shutdown(signal)
+
+
+def _hard_exit(after: float) -> None:
+    log.error("graceful shutdown did not finish within %.0f s; exiting now", after)
+    for h in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            h.flush()
+    os._exit(0)
+
+
 class WorkerApp(faust.App):  # type: ignore[misc]
     """Faust app whose consumer hands the raw topic over in bulk (streams/consumer.py)."""
 
@@ -554,9 +637,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
 
     @app.timer(settings.worker_heartbeat_interval)
     async def _heartbeat() -> None:
-        path = pathlib.Path(settings.worker_heartbeat_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
+        rt.beat()
 
     @app.timer(5.0)
     async def _commit_applied() -> None:
@@ -596,8 +677,9 @@ def main() -> int:
     if settings.worker_metrics_port:
         start_metrics_server(settings.worker_metrics_port)
     app, rt = build_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), override_logging=False,
-                          redirect_stdouts=False)
+    worker = BoundedWorker(app, loglevel=settings.log_level.lower(), override_logging=False,
+                           redirect_stdouts=False,
+                           shutdown_timeout=settings.worker_shutdown_timeout)
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:

@@ -61,6 +61,44 @@ FETCH_ROWS = 20_000
 PARALLEL_DAYS = 2
 
 
+class RebuildRefused(ValueError):
+    """A day the rebuild cannot recompute: its events are past retention, or its event
+    partition is gone. Nothing was deleted. `str(exc)` says which day and why."""
+
+
+def partition_name(day: dt.date) -> str:
+    """The `events` partition holding `day` (tinytrail_ensure_event_partitions):
+    2026-03-01 -> 'events_20260301'."""
+    return f"events_{day:%Y%m%d}"
+
+
+async def refuse_unrecomputable(
+    conn: Any, days: list[dt.date], retention_days: int | None = None,
+    today: dt.date | None = None,
+) -> None:
+    """Raise RebuildRefused for the first of `days` older than `today - retention_days`
+    (retention drops those partitions: worked example in streams/retention.py) or whose
+    event partition does not exist: rebuilding it would replace its figures by nothing."""
+    if retention_days is not None:
+        today = today or dt.datetime.now(dt.UTC).date()
+        oldest = today - dt.timedelta(days=retention_days)
+        for d in days:
+            if d < oldest:
+                raise RebuildRefused(
+                    f"{d.isoformat()} is past the event retention ({retention_days} days:"
+                    f" the oldest day with events is {oldest.isoformat()}); its aggregates"
+                    " are kept and cannot be rebuilt")
+    cur = await conn.execute(
+        "SELECT n FROM unnest(%s::text[]) AS n WHERE to_regclass(n) IS NULL",
+        ([partition_name(d) for d in days],),
+    )
+    gone = sorted(r[0] if isinstance(r, tuple) else r["n"] for r in await cur.fetchall())
+    if gone:
+        raise RebuildRefused(
+            f"the events of {gone[0].removeprefix('events_')} are gone (partition"
+            f" {gone[0]} does not exist); its aggregates are kept and cannot be rebuilt")
+
+
 class SessionFolder:
     """Folds events grouped by session id into aggregate deltas (shared with bulk loads)."""
 
@@ -123,6 +161,8 @@ async def rebuild_day(
     params = {"start": start, "end": end, "site": website_id, "day": day}
     async with pool.connection() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NS, ordinal))
+        # Checked again under the lock: retention may have dropped it since rebuild_days.
+        await refuse_unrecomputable(conn, [day])
         async with conn.cursor(name="tt_rebuild", row_factory=tuple_row) as cur:
             await cur.execute(
                 f"SELECT {STORED_COLUMNS} FROM events WHERE received_at >= %(start)s"  # noqa: S608
@@ -152,15 +192,23 @@ async def rebuild_days(
     website_id: str | None = None,
     progress: Callable[[dt.date, int], None] | None = None,
     compact_before: dt.date | None = None,
+    retention_days: int | None = None,
+    today: dt.date | None = None,
 ) -> dict[str, Any]:
     """Rebuild every day in [first, last]; `progress(day, events)` after each day.
 
     Days earlier than `compact_before` are also compacted (one row per key across
-    partitions) in their rebuild transaction; `tinytrail aggregate` passes yesterday."""
+    partitions) in their rebuild transaction; `tinytrail aggregate` passes yesterday.
+    Raises RebuildRefused, before anything is deleted, when a day of the range is older
+    than `today` (default: the UTC date) minus `retention_days` (if given), or its event
+    partition is gone (DECISIONS: "a
+    rebuild never deletes figures it cannot recompute"); ValueError when first > last."""
     if first > last:
         raise ValueError("first must not be after last")
     days = events = rows = 0
     todo = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    async with pool.connection() as conn:
+        await refuse_unrecomputable(conn, todo, retention_days, today)
     # Two days in flight: while Python folds one day, Postgres reads and sorts the
     # next (each day is its own transaction and lock, so they are independent).
     for i in range(0, len(todo), PARALLEL_DAYS):
@@ -205,6 +253,7 @@ def aggregate_command(first: dt.date, last: dt.date, website: str | None) -> int
                 pool, first, last, website,
                 progress=lambda d, n: print(f"{d.isoformat()}: {n} events", flush=True),
                 compact_before=dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1),
+                retention_days=settings.retention_days,
             )
         finally:
             await pool.close()

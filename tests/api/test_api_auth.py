@@ -7,6 +7,7 @@ protected route without a row here fails `test_matrix_covers_every_protected_rou
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from collections.abc import Callable
@@ -58,6 +59,12 @@ def _report(name: str, extra: dict[str, Any] | None = None) -> Route:
     return Route("GET", f"/api/v1/reports/{name}", False, make)
 
 
+def _yesterday() -> str:
+    """A day whose event partition exists (the migration creates yesterday on): older days
+    without one are refused (tests/api/test_api_ops.py)."""
+    return (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+
+
 ROUTES = [
     Route("GET", "/api/v1/accounts", True),
     Route("POST", "/api/v1/accounts", True, body=lambda w: {"name": "matrix"}, ok=201),
@@ -73,7 +80,7 @@ ROUTES = [
     Route("PATCH", "/api/v1/websites/{id}", False, _website,
           body=lambda w: {"excluded_ips": ["203.0.113.9"]}),
     Route("DELETE", "/api/v1/websites/{id}", False, _website),
-    Route("POST", "/api/v1/admin/aggregate", True, body=lambda w: {"date": "2026-01-01"}),
+    Route("POST", "/api/v1/admin/aggregate", True, body=lambda w: {"date": _yesterday()}),
     _report("summary"), _report("pages"), _report("sources"), _report("devices"),
     _report("flow"), _report("funnel", {"steps[]": ["/a", "/b"]}), _report("realtime"),
     _report("custom-events"), _report("timeseries"),

@@ -163,8 +163,12 @@ def test_aggregate_rebuilds_yesterday_by_default_and_is_idempotent(
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_aggregate_default_day_follows_the_injected_clock(limited: Any, world: World) -> None:
+def test_aggregate_default_day_follows_the_injected_clock(
+    limited: Any, world: World, pg_dsn: str
+) -> None:
     live, _ = limited
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:  # that day's events exist
+        conn.execute("SELECT tinytrail_ensure_event_partitions('2026-03-18', 1)")
     resp = live.request("POST", "/api/v1/admin/aggregate", key=world.admin_key)
     assert resp.json["data"]["message"] == "Aggregation completed for 2026-03-18"
 
@@ -182,6 +186,46 @@ def test_aggregate_default_day_follows_the_injected_clock(limited: Any, world: W
 def test_aggregate_bad_date_is_400(world: World, body: Any) -> None:
     resp = world.api.request("POST", "/api/v1/admin/aggregate", body, key=world.admin_key)
     assert resp.status == 400 and resp.json["error"]["code"] == "INVALID_PAYLOAD"
+
+
+def _site_row(pg_dsn: str, website_id: str, day: dt.date, pageviews: int | None = None) -> Any:
+    """Write (pageviews given) or read the website's agg_site_daily row of `day`."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        if pageviews is not None:
+            conn.execute("INSERT INTO agg_site_daily (website_id, day, is_bot, kpart, visitors,"
+                         " visits, pageviews, bounces, duration_sec, events)"
+                         " VALUES (%s, %s, false, -1, 5, 6, %s, 1, 30, 9)",
+                         (website_id, day, pageviews))
+        return conn.execute("SELECT visitors, visits, pageviews, events FROM agg_site_daily"
+                            " WHERE website_id = %s AND day = %s", (website_id, day)).fetchall()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_finding_4_a_day_it_cannot_recompute_is_refused_and_nothing_deleted(
+    world: World, pg_dsn: str
+) -> None:
+    """Finding 4: a rebuild of a day whose events are gone read no events, deleted every
+    website's aggregates of that day and answered "completed". Now: 400 in the envelope,
+    the figures stay. Two ways a day's events are gone: past retention (400 days by
+    default) and a dropped partition (the retention run, or by hand) within it."""
+    today = dt.datetime.now(dt.UTC).date()
+    site = world.new_site(world.account_a)
+    past = today - dt.timedelta(days=401)  # retention 400: the oldest day kept is today - 400
+    gone = today - dt.timedelta(days=300)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        for d in (past, gone):  # a partition that exists must not make the day rebuildable
+            conn.execute(f"DROP TABLE IF EXISTS events_{d:%Y%m%d}")
+        conn.execute("SELECT tinytrail_ensure_event_partitions(%s, 1)", (past,))
+    for day, needle in ((past, "retention"), (gone, f"events_{gone:%Y%m%d}")):
+        rows = _site_row(pg_dsn, site["id"], day, pageviews=7)
+        resp = world.api.request("POST", "/api/v1/admin/aggregate", {"date": day.isoformat()},
+                                 key=world.admin_key)
+        assert resp.status == 400, resp.body
+        assert_envelope(resp)
+        assert resp.json["error"]["code"] == "INVALID_PAYLOAD"
+        assert needle in resp.json["error"]["message"]
+        assert _site_row(pg_dsn, site["id"], day) == rows == [(5, 6, 7, 9)]
 
 
 # --- command line ----------------------------------------------------------------------
