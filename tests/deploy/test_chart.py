@@ -234,7 +234,9 @@ def test_pods_get_every_setting(tool_env: dict[str, str]) -> None:
         "TINYTRAIL_API_PORT", "TINYTRAIL_WORKER_METRICS_PORT", "TINYTRAIL_WORKER_HEARTBEAT_FILE",
         "TINYTRAIL_WORKER_DATA_DIR", "TINYTRAIL_TRUSTED_PROXIES", "TINYTRAIL_COLLECT_RATE_LIMIT",
         "TINYTRAIL_COLLECT_RATE_WINDOW", "TINYTRAIL_API_RATE_LIMIT", "TINYTRAIL_API_RATE_WINDOW",
-        "TINYTRAIL_RETENTION_DAYS",
+        "TINYTRAIL_RETENTION_DAYS", "TINYTRAIL_WORKER_STATEMENT_TIMEOUT",
+        "TINYTRAIL_API_STATEMENT_TIMEOUT", "TINYTRAIL_WORKER_BATCH_STUCK_SECONDS",
+        "TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT",
     }
     assert expected_config <= config, expected_config - config
     for name, dep in docs["Deployment"].items():
@@ -285,6 +287,8 @@ def test_existing_secret_renders_no_secret(tool_env: dict[str, str]) -> None:
         ("config.trustedProxies={not-a-cidr}", "/config/trustedProxies/0"),
         ("ingress.host=Not_A_Host", "/ingress/host"),
         ("worker.heartbeatFile=relative/path", "/worker/heartbeatFile"),
+        ("worker.statementTimeoutSeconds=-1", "/worker/statementTimeoutSeconds"),
+        ("api.statementTimeoutSeconds=forever", "/api/statementTimeoutSeconds"),
         ("colector.replicaCount=2", "colector"),  # a typo'd key is not silently ignored
     ],
 )
@@ -300,7 +304,8 @@ def test_good_values_of_the_same_shape_render(tool_env: dict[str, str]) -> None:
     # The control for the test above: the same keys with sound values pass.
     for setting in ("collector.replicaCount=3", "image.pullPolicy=Always",
                     "config.logLevel=DEBUG", "config.trustedProxies={10.0.0.0/8}",
-                    "worker.heartbeatFile=/tmp/hb"):
+                    "worker.heartbeatFile=/tmp/hb", "worker.statementTimeoutSeconds=5",
+                    "api.statementTimeoutSeconds=0"):
         assert helm_template(tool_env, "--set", setting), setting
 
 

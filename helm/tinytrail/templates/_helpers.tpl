@@ -150,6 +150,10 @@ TINYTRAIL_API_PORT: {{ .Values.api.port | quote }}
 TINYTRAIL_WORKER_METRICS_PORT: {{ .Values.worker.metricsPort | quote }}
 TINYTRAIL_WORKER_HEARTBEAT_FILE: {{ .Values.worker.heartbeatFile | quote }}
 TINYTRAIL_WORKER_DATA_DIR: {{ .Values.worker.dataDir | quote }}
+TINYTRAIL_WORKER_STATEMENT_TIMEOUT: {{ .Values.worker.statementTimeoutSeconds | quote }}
+TINYTRAIL_WORKER_BATCH_STUCK_SECONDS: {{ .Values.worker.batchStuckSeconds | quote }}
+TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT: {{ .Values.worker.shutdownTimeoutSeconds | quote }}
+TINYTRAIL_API_STATEMENT_TIMEOUT: {{ .Values.api.statementTimeoutSeconds | quote }}
 TINYTRAIL_TRUSTED_PROXIES: {{ include "tinytrail.trustedProxies" . | quote }}
 TINYTRAIL_COLLECT_RATE_LIMIT: {{ .Values.config.collectRateLimit | quote }}
 TINYTRAIL_COLLECT_RATE_WINDOW: {{ .Values.config.collectRateWindow | quote }}
