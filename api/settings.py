@@ -19,7 +19,7 @@ class ApiSettings(SecretSettings):
     api_idle_timeout: float = Field(default=75.0, gt=0, le=3600)
     api_body_timeout: float = Field(default=30.0, gt=0, le=3600)
     # statement_timeout of the API's Postgres sessions (reports, rebuilds), seconds; a
-    # runaway report query is cancelled and answered 503. 0 = none.
+    # runaway report query is cancelled instead of holding its connection. 0 = none.
     api_statement_timeout: float = Field(default=30.0, ge=0, le=3600)
     # Comma-separated CIDRs of the reverse proxies in front of the API. Empty: the API is
     # reached directly and X-Forwarded-* headers are ignored (Tornado's xheaders stay off).

@@ -173,11 +173,11 @@ class Runtime:
         except Exception:  # noqa: BLE001 - the consumer is not started yet
             return True
         applied = self.sink.applied_ends()
-        for tp in tps:
-            high = app.consumer.highwater(tp)
-            if high is None or applied.get(tp.partition, -1) < high:
-                return False
-        return True
+        try:
+            highs = [(tp.partition, app.consumer.highwater(tp)) for tp in tps]
+        except Exception:  # noqa: BLE001 - mid-rebalance: cannot tell, do not kill
+            return True
+        return all(high is not None and applied.get(p, -1) >= high for p, high in highs)
 
     def beat(self) -> bool:
         """Touch the heartbeat file when `progressing()`; returns whether it did. The
@@ -393,8 +393,7 @@ class Runtime:
                     dead.append(DeadLetter(p, off, msg.key, msg.value,
                                            f"decode: {type(exc).__name__}: {exc}"[:400]))
             ph.lap("decode")
-            await self.websites.maybe_refresh()
-            await self.websites.recheck({e.website_id for e in decoded})
+            await self._know_websites({e.website_id for e in decoded})
             kept, dropped = enrich_batch(decoded, self.websites.get)
             ph.lap("enrich")
             if dropped:
@@ -415,6 +414,26 @@ class Runtime:
             return len(res.new_events)
         finally:
             self.batch_started = None
+
+    async def _know_websites(self, ids: set[str]) -> None:
+        """Refresh the website cache when due and look up `ids` it lacks (one query).
+        Transient failures are retried with backoff (as the sink's): an event must not be
+        dropped as `unknown_website` because Postgres could not be asked. Any other
+        failure is logged, and the batch goes on with what the cache knows."""
+        attempt = 0
+        while True:
+            try:
+                await self.websites.maybe_refresh()
+                await self.websites.recheck(ids)
+                return
+            except Exception as exc:  # noqa: BLE001 - classified right here
+                if not is_transient(exc):
+                    log.exception("website lookup failed; going on with the cache")
+                    return
+                attempt += 1
+                RETRIES.inc()
+                log.warning("website lookup failed (%s); retry %d", exc, attempt)
+                await asyncio.sleep(backoff(attempt))
 
     async def _realtime(self, new_events: Sequence[Enriched]) -> None:
         """After COMMIT: the realtime windows and their Redis mirror (approximate; any
@@ -464,7 +483,13 @@ class Runtime:
                                              offsets=offsets)
             except psycopg.errors.ForeignKeyViolation:
                 # A website was deleted since the last refresh: drop its events.
-                await self.websites.refresh()
+                try:
+                    await self.websites.refresh()
+                except Exception as exc:  # noqa: BLE001 - Postgres went away meanwhile
+                    attempt += 1
+                    log.warning("website refresh failed (%s); retry %d", exc, attempt)
+                    await asyncio.sleep(backoff(attempt))
+                    continue
                 kept = [e for e in kept if self.websites.get(e.website_id) is not None]
                 continue
             except Exception as exc:  # noqa: BLE001 - classified right here

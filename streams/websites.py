@@ -63,24 +63,20 @@ class WebsiteCache:
     async def recheck(self, ids: Iterable[str]) -> None:
         """Look the ids of `ids` that the cache lacks up in Postgres (one query), unless
         one was found unknown less than `negative_ttl` seconds ago; found websites join
-        the cache. A failed query is logged, not raised: the ids stay unknown and their
-        events are dropped only if the periodic refresh does not know them either."""
+        the cache. Raises what the pool raises (the caller retries transient errors: an
+        event is never dropped as unknown because Postgres could not be asked)."""
         now = time.monotonic()
         # Cache keys are canonical (lower-case, hyphenated): any other spelling never matches.
         missing = [i for i in ids if i not in self._sites and self._unknown.get(i, 0.0) <= now
                    and _CANONICAL.fullmatch(i)]
         if not missing:
             return
-        try:
-            async with self._pool.connection() as conn:
-                cur = await conn.execute(
-                    "SELECT id, domain, content_groups FROM websites WHERE id = ANY(%s::uuid[])",
-                    (missing,),
-                )
-                rows = await cur.fetchall()
-        except Exception:
-            log.exception("website re-check failed")
-            return
+        async with self._pool.connection() as conn:
+            cur = await conn.execute(
+                "SELECT id, domain, content_groups FROM websites WHERE id = ANY(%s::uuid[])",
+                (missing,),
+            )
+            rows = await cur.fetchall()
         for r in rows:
             sid = str(r["id"])
             self._sites[sid] = WebsiteInfo.from_row(sid, r["domain"], r["content_groups"])

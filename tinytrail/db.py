@@ -18,7 +18,8 @@ def make_pool(
 ) -> AsyncConnectionPool:
     """A closed pool (open it with `open_pool`). Every session gets a `statement_timeout`
     of `statement_timeout` seconds (default `settings.db_statement_timeout`; 0 = none),
-    so a hung batch or a runaway query cannot hold a connection for ever."""
+    so a hung batch or a runaway query cannot hold a connection for ever; each connection
+    is checked when taken from the pool (a Postgres restart costs no failed request)."""
     timeout = settings.db_statement_timeout if statement_timeout is None else statement_timeout
     return AsyncConnectionPool(
         settings.database_url,
@@ -33,6 +34,9 @@ def make_pool(
             "options": f"-c statement_timeout={round(timeout * 1000)}",
         },
         timeout=settings.db_connect_timeout,
+        # A pooled connection can be dead without knowing it (Postgres restarted): checked
+        # on checkout (one empty round trip), it is replaced instead of failing a request.
+        check=AsyncConnectionPool.check_connection,
     )
 
 

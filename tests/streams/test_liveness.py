@@ -125,3 +125,24 @@ async def test_a_stuck_batch_stops_the_heartbeat_and_recovers(
     finally:
         await rt.stop()
     assert (n, dead) == (len(raws), [])
+
+
+@pytest.mark.postgres
+async def test_a_pooled_connection_killed_by_postgres_costs_no_failed_query(
+    core_settings: CoreSettings,
+) -> None:
+    """A Postgres restart (here: the pooled connection's backend terminated) used to make
+    the next query on that connection fail (`AdminShutdown`: the API answered 500 once
+    per stale connection); the pool now checks a connection when it hands it out."""
+    pool = make_pool(core_settings, name="t", max_size=1)
+    await open_pool(pool)
+    try:
+        async with pool.connection() as conn:
+            pid = (await (await conn.execute("SELECT pg_backend_pid() AS p")).fetchone())["p"]
+        with psycopg.connect(core_settings.database_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        async with pool.connection() as conn:
+            row = await (await conn.execute("SELECT pg_backend_pid() AS p")).fetchone()
+    finally:
+        await pool.close()
+    assert row is not None and row["p"] != pid
