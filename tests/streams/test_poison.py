@@ -247,3 +247,20 @@ async def test_finding_1_poison_produced_onto_the_raw_topic_is_isolated(
     assert (n, distinct) == (len(raws), len(raws))
     await assert_equals_rebuild(settings, [site[0]], days_of(raws))
     assert asyncio.get_running_loop()
+
+
+def test_an_enrichment_step_that_raises_drops_that_event_alone() -> None:
+    """Any exception of a per-event step becomes that event's `error:` drop (which the
+    worker dead-letters with its original bytes); the batch's other events go on."""
+    from streams.enrich import enrich_batch
+    from streams.enrich.website import WebsiteInfo
+    from streams.models import Enriched
+
+    site = WebsiteInfo.from_row(str(uuid.uuid4()), "e.example", [])
+    good = [Enriched.from_raw(base_event(website_id=site.id), 0, i) for i in range(3)]
+    bad = Enriched.from_raw(base_event(website_id=site.id), 0, 3)
+    bad.user_agent = None  # type: ignore[assignment] - a malformed event: the UA step raises
+    kept, dropped = enrich_batch([good[0], bad, *good[1:]], lambda _id: site)
+    assert [e.kafka_offset for e in kept] == [0, 1, 2]
+    assert [(e.kafka_offset, d.reason.split(":")[:2]) for e, d in dropped] == [
+        (3, ["error", " useragent"])]
