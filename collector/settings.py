@@ -16,6 +16,9 @@ class CollectorSettings(CoreSettings):
     collect_rate_window: int = Field(default=10, ge=1, le=3600)
     # New, changed or deleted websites must take effect within 5 s (DECISIONS.md).
     website_refresh_seconds: float = Field(default=2.0, gt=0, le=5)
+    # An id the cache does not hold is looked up in Postgres before a 204; one found
+    # absent is not looked up again for this long (collector/websites.py).
+    website_negative_cache_seconds: float = Field(default=1.0, ge=0, le=5)
     # A connection whose current request began longer ago than this is closed (idle
     # keep-alive, slowloris headers or body); see collector/server.py.
     connection_timeout: float = Field(default=75.0, gt=0, le=3600)

@@ -187,6 +187,7 @@ class System:
         self.prefix = f"tt-sys-{uuid.uuid4().hex[:8]}"
         self.secret = secrets.token_urlsafe(40)
         self.collector_port, self.api_port = free_port(), free_port()
+        self.api_metrics_port = free_port()
         self.procs: dict[str, Proc] = {}
         self.worker_runs = 0
         self.admin_key = ""
@@ -243,6 +244,8 @@ class System:
         env = self.env(
             TINYTRAIL_API_HOST="127.0.0.1",
             TINYTRAIL_API_RATE_LIMIT="1000000",
+            TINYTRAIL_API_AUTH_FAIL_LIMIT="1000000",
+            TINYTRAIL_API_METRICS_PORT=str(self.api_metrics_port),
             TINYTRAIL_API_IDLE_TIMEOUT="3",
             TINYTRAIL_API_BODY_TIMEOUT="3",
         )
