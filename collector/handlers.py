@@ -35,7 +35,7 @@ from tinytrail.web import BaseHandler
 if TYPE_CHECKING:
     from collector.app import CollectorDeps
 
-MAX_USER_AGENT = limits.MAX_USER_AGENT_CHARS
+MAX_USER_AGENT = limits.USER_AGENT.chars
 
 REQUESTS = Counter(
     "tinytrail_collector_requests_total", "Collect requests by outcome", ["outcome"]

@@ -19,15 +19,25 @@ from tinytrail.envelope import ApiError
 from tinytrail.event import EVENT_TYPES
 from tinytrail.paths import canonical_path
 
-# The caps live in tinytrail/limits.py (shared with the worker's re-check); these names
-# stay for the modules and tests that import them from here.
-MAX_URL = limits.MAX_URL_CHARS
-MAX_PATH = limits.MAX_PATH_CHARS
-MAX_REFERRER = limits.MAX_REFERRER_CHARS
-MAX_UTM = limits.MAX_UTM_CHARS
-MAX_NAME = limits.MAX_NAME_CHARS
+# The caps live in tinytrail/limits.py (the worker re-checks with the same numbers, so the
+# collector must never accept more); these names stay for the modules and tests that
+# import them from here.
+MAX_URL = limits.URL.chars
+MAX_PATH = limits.PATH.chars
+MAX_REFERRER = limits.REFERRER.chars
+MAX_UTM = limits.UTM.chars
+MAX_NAME = limits.EVENT_NAME.chars
 MAX_PROPERTIES_BYTES = limits.MAX_PROPERTIES_BYTES
-MAX_SCREEN = 100_000
+MAX_SCREEN = limits.MAX_SCREEN
+# Collector-only, stricter than the worker needs (a stricter collector is always safe):
+MAX_RAW_PATH_CHARS = limits.URL.chars
+"""Characters of `path` as sent, before decoding (a pathname is part of the URL)."""
+MAX_HOST = limits.TextCap(chars=253, bytes=253 * 4)
+"""The referrer's host, an aggregate key: the DNS limit (RFC 1035) in characters, 4
+bytes each. A punycode (xn--) host decodes to at most as many code points as it has
+characters, so the Unicode form the worker stores fits as well."""
+MAX_WEBSITE_ID_CHARS = 64  # a UUID in any spelling `uuid.UUID` takes
+MAX_EVENT_TYPE_CHARS = 32  # then it must be one of EVENT_TYPES anyway
 
 # Control characters (C0, DEL, C1: Unicode category Cc) and lone surrogates (only a
 # decoded dict can hold one: orjson refuses them in JSON text). One C-level scan per field.
@@ -78,15 +88,15 @@ def _bad_char(field: str, text: str) -> None:
 
 def check_size(field: str, value: str, max_chars: int, max_bytes: int) -> None:
     """400 naming `field` when `value` is over `max_chars` characters or `max_bytes`
-    UTF-8 bytes. Cheap on the hot path: ASCII strings are as long in bytes as in
-    characters (`str.isascii` is O(1) in CPython), and a string of n characters is at
-    most 4n bytes, so it is encoded only when that bound could pass the cap."""
+    UTF-8 bytes. Cheap on the hot path: a string of n characters is at most 4n bytes,
+    so nothing more is done when 4n is within the cap; else an ASCII string is n bytes
+    (`str.isascii` is O(1) in CPython) and only other strings are encoded."""
     n = len(value)
     if n > max_chars:
         raise _bad(f"{field} is longer than {max_chars} characters")
-    if n * 4 > max_bytes and not value.isascii():
+    if n * 4 > max_bytes:  # else it fits whatever its characters
         try:
-            size = len(value.encode())
+            size = n if value.isascii() else len(value.encode())
         except UnicodeEncodeError:  # a lone surrogate
             raise _bad(f"{field} must be valid Unicode") from None
         if size > max_bytes:
@@ -113,27 +123,27 @@ def _string(body: dict[str, Any], field: str, *, max_len: int, required: bool,
 
 def _path(body: dict[str, Any]) -> str:
     """The canonical path (tinytrail/paths.py); the caps apply to what is stored."""
-    raw = _string(body, "path", max_len=limits.MAX_RAW_PATH_CHARS, required=True)
+    raw = _string(body, "path", max_len=MAX_RAW_PATH_CHARS, required=True)
     assert raw is not None
     if not raw.startswith("/"):
         raise _bad("path must start with /")
     path = canonical_path(raw)
-    check_size("path", path, limits.MAX_PATH_CHARS, limits.MAX_PATH_BYTES)
+    check_size("path", path, limits.PATH.chars, limits.PATH.bytes)
     return path
 
 
 def _referrer(body: dict[str, Any]) -> str | None:
-    referrer = _string(body, "referrer", max_len=limits.MAX_REFERRER_CHARS, required=False,
-                       max_bytes=limits.MAX_REFERRER_BYTES)
+    referrer = _string(body, "referrer", max_len=limits.REFERRER.chars, required=False,
+                       max_bytes=limits.REFERRER.bytes)
     # Its host becomes an aggregate key: a referrer of at most 253 characters cannot have
     # a longer host, so only longer ones are parsed.
-    if referrer is not None and len(referrer) > limits.MAX_HOST_CHARS:
+    if referrer is not None and len(referrer) > MAX_HOST.chars:
         try:
             host = urlsplit(referrer.strip()).hostname
         except ValueError:  # the worker finds no host either
             host = None
         if host:
-            check_size("referrer host", host, limits.MAX_HOST_CHARS, limits.MAX_HOST_BYTES)
+            check_size("referrer host", host, MAX_HOST.chars, MAX_HOST.bytes)
     return referrer
 
 
@@ -184,7 +194,7 @@ def validate(body: Any) -> CollectPayload:
         raise _bad("request body must be a JSON object")
     # Unknown fields are ignored (forward compatibility with newer trackers).
 
-    raw_id = _string(body, "website_id", max_len=limits.MAX_WEBSITE_ID_CHARS, required=True)
+    raw_id = _string(body, "website_id", max_len=MAX_WEBSITE_ID_CHARS, required=True)
     assert raw_id is not None
     if _UUID_RE.fullmatch(raw_id):
         website_id = raw_id.lower()  # == str(uuid.UUID(raw_id)), without the object
@@ -194,13 +204,13 @@ def validate(body: Any) -> CollectPayload:
         except ValueError:
             raise _bad("website_id must be a UUID") from None
 
-    event_type = _string(body, "event_type", max_len=limits.MAX_EVENT_TYPE_CHARS,
+    event_type = _string(body, "event_type", max_len=MAX_EVENT_TYPE_CHARS,
                          required=True)
     if event_type not in EVENT_TYPES:
         raise _bad(f"event_type must be one of {', '.join(sorted(EVENT_TYPES))}")
 
     url = _string(body, "url", max_len=MAX_URL, required=True,
-                  max_bytes=limits.MAX_URL_BYTES)
+                  max_bytes=limits.URL.bytes)
     assert url is not None
     try:
         parts = urlsplit(url)
@@ -234,14 +244,14 @@ def validate(body: Any) -> CollectPayload:
         raw_name = (properties or {}).get("name")
         if not isinstance(raw_name, str) or not raw_name:
             raise _bad(f"custom events need properties.name, a string of 1-{MAX_NAME} characters")
-        check_size("properties.name", raw_name, MAX_NAME, limits.MAX_NAME_BYTES)
+        check_size("properties.name", raw_name, MAX_NAME, limits.EVENT_NAME.bytes)
         _bad_char("properties.name", raw_name)
         name = raw_name
 
     utm = {}
     for field in ("utm_source", "utm_medium", "utm_campaign"):
         utm[field] = _string(body, field, max_len=MAX_UTM, required=False,
-                             max_bytes=limits.MAX_UTM_BYTES)
+                             max_bytes=limits.UTM.bytes)
     return CollectPayload(
         website_id=website_id,
         event_type=event_type,

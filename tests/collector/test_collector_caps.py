@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.validate import validate
+from collector.validate import MAX_HOST, validate
 from tinytrail import limits
 from tinytrail.envelope import ApiError
 
@@ -67,19 +67,19 @@ def custom(name: str) -> dict[str, Any]:
 
 # (field, payload builder, char cap, byte cap): what each text field is checked as.
 FIELDS = [
-    pytest.param("path", lambda v: body(path=v), limits.MAX_PATH_CHARS,
-                 limits.MAX_PATH_BYTES, "/", id="path"),
-    pytest.param("url", lambda v: body(url=v), limits.MAX_URL_CHARS, limits.MAX_URL_BYTES,
+    pytest.param("path", lambda v: body(path=v), limits.PATH.chars,
+                 limits.PATH.bytes, "/", id="path"),
+    pytest.param("url", lambda v: body(url=v), limits.URL.chars, limits.URL.bytes,
                  "https://e.com/", id="url"),
-    pytest.param("referrer", lambda v: body(referrer=v), limits.MAX_REFERRER_CHARS,
-                 limits.MAX_REFERRER_BYTES, "https://e.com/", id="referrer"),
-    pytest.param("utm_source", lambda v: body(utm_source=v), limits.MAX_UTM_CHARS,
-                 limits.MAX_UTM_BYTES, "", id="utm_source"),
-    pytest.param("utm_medium", lambda v: body(utm_medium=v), limits.MAX_UTM_CHARS,
-                 limits.MAX_UTM_BYTES, "", id="utm_medium"),
-    pytest.param("utm_campaign", lambda v: body(utm_campaign=v), limits.MAX_UTM_CHARS,
-                 limits.MAX_UTM_BYTES, "", id="utm_campaign"),
-    pytest.param("properties.name", custom, limits.MAX_NAME_CHARS, limits.MAX_NAME_BYTES, "",
+    pytest.param("referrer", lambda v: body(referrer=v), limits.REFERRER.chars,
+                 limits.REFERRER.bytes, "https://e.com/", id="referrer"),
+    pytest.param("utm_source", lambda v: body(utm_source=v), limits.UTM.chars,
+                 limits.UTM.bytes, "", id="utm_source"),
+    pytest.param("utm_medium", lambda v: body(utm_medium=v), limits.UTM.chars,
+                 limits.UTM.bytes, "", id="utm_medium"),
+    pytest.param("utm_campaign", lambda v: body(utm_campaign=v), limits.UTM.chars,
+                 limits.UTM.bytes, "", id="utm_campaign"),
+    pytest.param("properties.name", custom, limits.EVENT_NAME.chars, limits.EVENT_NAME.bytes, "",
                  id="name"),
 ]
 
@@ -110,6 +110,10 @@ def test_byte_cap_exactly_at_and_one_over(field: str, make: Any, max_chars: int,
 @pytest.mark.parametrize("field,make,max_chars,max_bytes,prefix", FIELDS)
 def test_character_cap_exactly_at_and_one_over(field: str, make: Any, max_chars: int,
                                                max_bytes: int, prefix: str) -> None:
+    if max_chars > max_bytes:  # every character is a byte at least: bytes bind first
+        validate(make(prefix + "a" * (max_bytes - len(prefix))))
+        refused(make(prefix + "a" * (max_bytes + 1 - len(prefix))), field, "bytes")
+        return
     at = prefix + "a" * (max_chars - len(prefix))
     validate(make(at))
     refused(make(at + "a"), field, f"longer than {max_chars} characters")
@@ -123,9 +127,9 @@ def test_the_reported_case_cjk_path_is_refused() -> None:
 def test_long_referrer_host_is_refused() -> None:
     """Finding 1's other case: a referrer host of ~2,000 CJK characters (an aggregate key)."""
     refused(body(referrer="https://" + "中" * 600 + ".example/"), "referrer host")
-    refused(body(referrer="https://" + "a" * (limits.MAX_HOST_CHARS + 1) + "/"),
+    refused(body(referrer="https://" + "a" * (MAX_HOST.chars + 1) + "/"),
             "referrer host", "characters")
-    host = "a" * limits.MAX_HOST_CHARS
+    host = "a" * MAX_HOST.chars
     assert validate(body(referrer=f"https://{host}/x")).referrer == f"https://{host}/x"
 
 
@@ -135,9 +139,10 @@ def test_path_caps_apply_to_the_canonical_path() -> None:
     encoded = "/" + "%C3%A9" * 340
     assert validate(body(path=encoded)).path == "/" + "é" * 340
     refused(body(path="/" + "%C3%A9" * 342), "path", "longer than 2048 characters")
-    # 512 中 (1,537 bytes with the /) over the byte cap once decoded; 511 fit.
-    refused(body(path="/" + "中" * 500 + "%E4%B8%AD" * 12), "path", "1536 bytes")
-    assert validate(body(path="/" + "中" * 500 + "%E4%B8%AD" * 11)).path == "/" + "中" * 511
+    # 534 中 (1,603 bytes with the /) are over the byte cap once decoded; 533 fit exactly.
+    assert limits.PATH.bytes == 1600
+    refused(body(path="/" + "中" * 520 + "%E4%B8%AD" * 14), "path", "1600 bytes")
+    assert validate(body(path="/" + "中" * 520 + "%E4%B8%AD" * 13)).path == "/" + "中" * 533
 
 
 @pytest.mark.parametrize("char", PLANE_CHARS, ids=lambda c: f"U+{ord(c):04X}")
@@ -228,8 +233,8 @@ def test_any_accepted_path_fits_its_caps(text: str) -> None:
     except ApiError as exc:
         assert exc.status == 400 and "path" in exc.message
         return
-    assert len(p.path) <= limits.MAX_PATH_CHARS
-    assert len(p.path.encode()) <= limits.MAX_PATH_BYTES
+    assert len(p.path) <= limits.PATH.chars
+    assert len(p.path.encode()) <= limits.PATH.bytes
 
 
 def _incompressible(n_bytes: int, seed: int) -> str:
@@ -244,13 +249,13 @@ def test_largest_accepted_event_fits_every_index(pg_dsn: str) -> None:
     """The largest path, event name, content-group name and UTM values the caps allow,
     as incompressible text, stored in `events` (funnel index) and `agg_dim_daily`
     (primary key: page, utm, referrer, custom_event keys): Postgres takes them all."""
-    path = "/" + _incompressible(limits.MAX_PATH_BYTES - 4, 1) + "abc"
-    name = _incompressible(limits.MAX_NAME_BYTES, 2)
-    group = _incompressible(limits.MAX_GROUP_NAME_BYTES, 3)
-    utm = [_incompressible(limits.MAX_UTM_BYTES, s) for s in (4, 5, 6)]
-    host = _incompressible(limits.MAX_HOST_BYTES, 7)
-    assert len(path.encode()) == limits.MAX_PATH_BYTES
-    assert len(path) <= limits.MAX_PATH_CHARS and len(name) <= limits.MAX_NAME_CHARS
+    path = "/" + _incompressible(limits.PATH.bytes - 4, 1) + "abc"
+    name = _incompressible(limits.EVENT_NAME.bytes, 2)
+    group = _incompressible(limits.CONTENT_GROUP_NAME.bytes, 3)
+    utm = [_incompressible(limits.UTM.bytes, s) for s in (4, 5, 6)]
+    host = _incompressible(MAX_HOST.bytes, 7)
+    assert len(path.encode()) == limits.PATH.bytes
+    assert len(path) <= limits.PATH.chars and len(name) <= limits.EVENT_NAME.chars
     # What the collector accepts: the same values pass validation.
     validate(body(event_type="custom", path=path, properties={"name": name},
                   utm_source=utm[0], utm_medium=utm[1], utm_campaign=utm[2]))
