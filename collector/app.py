@@ -113,7 +113,6 @@ def make_app(settings: CollectorSettings, deps: CollectorDeps) -> tornado.web.Ap
         [
             (r"/api/v1/collect/?", CollectHandler, {"deps": deps}),
             (r"/health", HealthHandler, {"deps": deps}),
-            (r"/metrics", MetricsHandler),
             (r"/js/tracker\.js", TrackerHandler, {"script": script}),
         ],
         default_handler_class=NotFoundHandler,
@@ -194,16 +193,29 @@ async def stop_deps(deps: CollectorDeps, grace: float | None = None) -> None:
     await bounded(deps.pool.close(timeout=1.0), 2.0, "closing the pool")
 
 
+def make_metrics_app() -> tornado.web.Application:
+    """`/metrics` only (every other path 404), for the metrics port: DECISIONS says
+    `/metrics` is never served on a public route, and the collector's port is public."""
+    return tornado.web.Application([(r"/metrics", MetricsHandler)],
+                                   default_handler_class=NotFoundHandler)
+
+
 class RunningCollector:
     """A collector serving on a bound socket; used by `main`, the tests and the bench."""
 
     def __init__(self, deps: CollectorDeps, server: tornado.httpserver.HTTPServer,
                  port: int) -> None:
         self.deps, self.server, self.port = deps, server, port
+        self.metrics: tornado.httpserver.HTTPServer | None = None
+        self.metrics_port = 0
 
     @classmethod
     async def start(cls, settings: CollectorSettings, *, host: str | None = None,
-                    port: int | None = None) -> RunningCollector:
+                    port: int | None = None, metrics_port: int | None = None
+                    ) -> RunningCollector:
+        """Open the services and listen. `metrics_port`: where to serve `/metrics` (0 =
+        an ephemeral port); None (the default, for in-process tests) = no metrics
+        listener. `tinytrail collector` passes `collector_metrics_port` unless it is 0."""
         deps = await start_deps(settings)
         try:
             app = make_app(settings, deps)
@@ -217,12 +229,25 @@ class RunningCollector:
         except BaseException:
             await stop_deps(deps)
             raise
-        return cls(deps, server, sockets[0].getsockname()[1])
+        running = cls(deps, server, sockets[0].getsockname()[1])
+        if metrics_port is not None:
+            try:
+                msocks = tornado.netutil.bind_sockets(
+                    metrics_port, address=host or settings.collector_host, reuse_port=False)
+            except BaseException:
+                await running.stop()
+                raise
+            running.metrics = tornado.httpserver.HTTPServer(make_metrics_app())
+            running.metrics.add_sockets(msocks)
+            running.metrics_port = msocks[0].getsockname()[1]
+        return running
 
     async def stop(self) -> None:
         """Stop accepting, answer the requests in progress, close the services and the
         remaining (idle) connections; bounded (see `stop_deps`)."""
         self.server.stop()  # stop accepting
+        if self.metrics is not None:
+            self.metrics.stop()
         await stop_deps(self.deps)
         await bounded(self.server.close_all_connections(), 2.0, "closing connections")
 
@@ -234,14 +259,16 @@ async def _serve(settings: CollectorSettings, port: int | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     try:
         # Start-up can wait for Kafka (kafka_startup_timeout): SIGTERM cuts it short.
-        started, running = await first_of(RunningCollector.start(settings, port=port), stop)
+        started, running = await first_of(RunningCollector.start(
+            settings, port=port, metrics_port=settings.collector_metrics_port or None), stop)
     except Exception as exc:
         log.error("collector could not start: %s", exc)
         return 1
     if not started or running is None:
         log.info("collector stopped during start-up")
         return 0
-    log.info("collector listening", extra={"port": running.port})
+    log.info("collector listening", extra={"port": running.port,
+                                           "metrics_port": running.metrics_port})
     await stop.wait()
     log.info("collector stopping")
     # Not cancelled: it is a daemon thread, and it also covers asyncio.run's own clean-up

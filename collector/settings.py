@@ -10,6 +10,8 @@ from tinytrail.settings import CoreSettings, parse_cidrs
 class CollectorSettings(CoreSettings):
     collector_host: str = "0.0.0.0"
     collector_port: int = Field(default=8001, ge=0, le=65535)
+    # Prometheus /metrics on a port of its own, never on the public one; 0 = off.
+    collector_metrics_port: int = Field(default=8005, ge=0, le=65535)
     # Peers whose X-Forwarded-For we believe, comma-separated IPs/CIDRs ("" = none).
     trusted_proxies: str = ""
     collect_rate_limit: int = Field(default=10, ge=1)

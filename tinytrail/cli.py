@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", default=None, help="optional label for the admin user")
 
     p = sub.add_parser("collector", help="run the event collector",
-                       description="Serve POST /api/v1/collect, /js/tracker.js, /health and "
-                       "/metrics; publish accepted events to Kafka.")
+                       description="Serve POST /api/v1/collect, /js/tracker.js and /health "
+                       "(Prometheus /metrics on TINYTRAIL_COLLECTOR_METRICS_PORT only); "
+                       "publish accepted events to Kafka.")
     p.add_argument("--port", type=int, default=None, help="override TINYTRAIL_COLLECTOR_PORT")
 
     sub.add_parser("worker", help="run a stream worker (Faust)",

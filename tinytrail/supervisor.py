@@ -1,6 +1,7 @@
 """`tinytrail run`: the whole local system under one supervisor.
 
-Starts the collector (:8001), the API (:8002, metrics :8004), N stream workers and
+Starts the collector (:8001, metrics :8005), the API (:8002, metrics :8004), N stream
+workers (metrics :8003, :8013, …) and
 the local router (:8000) as child processes and prints where to reach them. A child
 that exits is restarted, as Kubernetes would restart a container, after a backoff
 that doubles with each quick crash: 1 s, 2 s, 4 s … up to 30 s; a child that stayed
@@ -106,6 +107,7 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
     env.setdefault("TINYTRAIL_COLLECTOR_PORT", "8001")
     env.setdefault("TINYTRAIL_API_PORT", "8002")
     env.setdefault("TINYTRAIL_API_METRICS_PORT", "8004")
+    env.setdefault("TINYTRAIL_COLLECTOR_METRICS_PORT", "8005")
     # The router on loopback is our proxy: trust it for X-Forwarded-For.
     env.setdefault("TINYTRAIL_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
     cport, aport = env["TINYTRAIL_COLLECTOR_PORT"], env["TINYTRAIL_API_PORT"]

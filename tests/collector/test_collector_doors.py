@@ -181,3 +181,22 @@ async def test_collect_limit_keys_ipv6_by_its_64(
         assert codes == [202, 202, 202, 429]
     finally:
         await col.stop()
+
+
+async def test_metrics_only_on_their_own_port(
+    core_settings: CoreSettings, http: AsyncHTTPClient,
+) -> None:
+    """Finding 8: `/metrics` is a 404 on the public port and served on the metrics port,
+    which serves nothing else."""
+    col = await RunningCollector.start(settings_for(core_settings), metrics_port=0)
+    try:
+        assert col.metrics_port and col.metrics_port != col.port
+        public = await http.fetch(f"{base(col)}/metrics", raise_error=False)
+        assert public.code == 404
+        private = f"http://127.0.0.1:{col.metrics_port}"
+        metrics = await http.fetch(f"{private}/metrics")
+        assert b"tinytrail_collector_requests_total" in metrics.body
+        for path in ("/health", "/api/v1/collect", "/js/tracker.js"):
+            assert (await http.fetch(private + path, raise_error=False)).code == 404
+    finally:
+        await col.stop()

@@ -28,7 +28,8 @@ def _collector(system: System, tag: str) -> tuple[Proc, str]:
     proc = system._collector()
     proc.name, proc.argv = f"collector-{tag}", ["collector", "--port", str(port)]
     # Long enough that a request is surely still waiting for its ack when SIGTERM comes.
-    proc.env = {**proc.env, "TINYTRAIL_KAFKA_SEND_TIMEOUT": "8"}
+    proc.env = {**proc.env, "TINYTRAIL_KAFKA_SEND_TIMEOUT": "8",
+                "TINYTRAIL_COLLECTOR_METRICS_PORT": str(free_port())}
     proc.log = system.logs / f"collector-{tag}.log"
     return proc, f"http://127.0.0.1:{port}"
 
@@ -108,7 +109,8 @@ def test_sigterm_with_kafka_stopped(system: System,
 
         sender = threading.Thread(target=send)
         sender.start()
-        wait_for(lambda: _in_flight(cbase) >= 1, 10, "the request to wait for its ack",
+        metrics = f"http://127.0.0.1:{collector.env['TINYTRAIL_COLLECTOR_METRICS_PORT']}"
+        wait_for(lambda: _in_flight(metrics) >= 1, 10, "the request to wait for its ack",
                  step=0.05)
         took = {"collector": _sigterm_and_time(collector), "api": _sigterm_and_time(api)}
         sender.join(timeout=30)

@@ -106,7 +106,7 @@ def _until(what: str, fn: Any, timeout: float) -> Any:
 def test_run_serves_the_contract_on_one_base_url_and_stops_cleanly(
     core_settings: CoreSettings, tmp_path: Any
 ) -> None:
-    port, cport, aport, mport, amport = (_free_port() for _ in range(5))
+    port, cport, aport, mport, amport, cmport = (_free_port() for _ in range(6))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINYTRAIL_")}
     env.update({
         "TINYTRAIL_DATABASE_URL": core_settings.database_url,
@@ -119,6 +119,7 @@ def test_run_serves_the_contract_on_one_base_url_and_stops_cleanly(
         "TINYTRAIL_API_PORT": str(aport),
         "TINYTRAIL_WORKER_METRICS_PORT": str(mport),
         "TINYTRAIL_API_METRICS_PORT": str(amport),
+        "TINYTRAIL_COLLECTOR_METRICS_PORT": str(cmport),
         "TINYTRAIL_LOCAL_DIR": str(tmp_path),
         "TINYTRAIL_COLLECT_RATE_LIMIT": "1000",
         "TINYTRAIL_LOG_FORMAT": "json",
