@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -116,8 +117,13 @@ def _string(body: dict[str, Any], field: str, *, max_len: int, required: bool,
         raise _bad(f"{field} must be a string")
     if required and not value:
         raise _bad(f"{field} must not be empty")
-    check_size(field, value, max_len, max_len * 4 if max_bytes is None else max_bytes)
-    _bad_char(field, value)
+    if max_bytes is None:
+        max_bytes = max_len * 4
+    n = len(value)
+    if n > max_len or n * 4 > max_bytes:  # the common short value skips the call
+        check_size(field, value, max_len, max_bytes)
+    if _BAD_CHARS.search(value) is not None:
+        _bad_char(field, value)
     return value or None
 
 
@@ -151,12 +157,22 @@ def _url_utm(url: str, query: str) -> None:
     """UTM values in the URL's query become fields too (the worker parses them when the
     body has none): no control characters there either (`%1F` is the utm key's
     separator, so one value could pass for two fields)."""
-    if "utm_" not in query:
-        return
+    if "utm_" in query:
+        field = _url_utm_problem(query)
+        if field is not None:
+            _bad_char(field[0], field[1])
+
+
+@lru_cache(maxsize=8192)  # a page's URL (and its campaign links) repeats a lot
+def _url_utm_problem(query: str) -> tuple[str, str] | None:
+    """(field name, value) of the first UTM value in `query` that holds a control
+    character or a lone surrogate, else None."""
     for name, values in parse_qs(query).items():
         if name in ("utm_source", "utm_medium", "utm_campaign"):
             for value in values:
-                _bad_char(f"url's {name}", value)
+                if _BAD_CHARS.search(value) is not None:
+                    return f"url's {name}", value
+    return None
 
 
 def _properties_keys(properties: dict[str, Any]) -> None:
@@ -248,10 +264,7 @@ def validate(body: Any) -> CollectPayload:
         _bad_char("properties.name", raw_name)
         name = raw_name
 
-    utm = {}
-    for field in ("utm_source", "utm_medium", "utm_campaign"):
-        utm[field] = _string(body, field, max_len=MAX_UTM, required=False,
-                             max_bytes=limits.UTM.bytes)
+    utm_bytes = limits.UTM.bytes
     return CollectPayload(
         website_id=website_id,
         event_type=event_type,
@@ -262,7 +275,10 @@ def validate(body: Any) -> CollectPayload:
         screen_height=_screen(body, "screen_height"),
         properties=properties,
         name=name,
-        utm_source=utm["utm_source"],
-        utm_medium=utm["utm_medium"],
-        utm_campaign=utm["utm_campaign"],
+        utm_source=_string(body, "utm_source", max_len=MAX_UTM, required=False,
+                           max_bytes=utm_bytes),
+        utm_medium=_string(body, "utm_medium", max_len=MAX_UTM, required=False,
+                           max_bytes=utm_bytes),
+        utm_campaign=_string(body, "utm_campaign", max_len=MAX_UTM, required=False,
+                             max_bytes=utm_bytes),
     )
