@@ -153,7 +153,7 @@ def _referrer(body: dict[str, Any]) -> str | None:
     return referrer
 
 
-def _url_utm(url: str, query: str) -> None:
+def _url_utm(query: str) -> None:
     """UTM values in the URL's query become fields too (the worker parses them when the
     body has none): no control characters there either (`%1F` is the utm key's
     separator, so one value could pass for two fields)."""
@@ -234,7 +234,7 @@ def validate(body: Any) -> CollectPayload:
         raise _bad("url is not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         raise _bad("url must be an absolute http(s) URL")
-    _url_utm(url, parts.query)
+    _url_utm(parts.query)
 
     path = _path(body)
     referrer = _referrer(body)
