@@ -28,7 +28,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import Counter, Gauge
 from psycopg_pool import AsyncConnectionPool
@@ -150,7 +150,8 @@ class WebsiteCache:
             async with asyncio.timeout(self.lookup_timeout):
                 async with self.pool.connection(timeout=self.lookup_timeout) as conn:
                     cur = await conn.execute(ONE, (website_id,))
-                    row = await cur.fetchone()
+                    # The pool's connections use dict_row (tinytrail/db.py).
+                    row = cast("dict[str, Any] | None", await cur.fetchone())
         except Exception as exc:
             MISSES.labels("unavailable").inc()
             log.warning("website lookup failed: %s", type(exc).__name__)

@@ -148,7 +148,11 @@ def test_sigterm_with_postgres_stopped(system: System,
 
 
 def test_a_website_is_collectable_the_moment_it_is_created(system: System) -> None:
-    """Finding 3: create a website through the real API, collect at once → 202, stored."""
+    """Finding 3: create a website through the real API, collect at once → 202, stored.
+
+    Two halves: the collector re-checks a cache miss in Postgres before any 204 (this
+    branch), and the worker re-checks before dropping an event as `unknown_website`
+    (the worker side of issue 12). "Stored" needs both."""
     site = system.api("POST", "/api/v1/websites", json={"domain": "at-once.example"})
     assert site.status_code == 201, site.text
     website_id = site.json()["data"]["id"]
