@@ -120,6 +120,8 @@ def test_sigterm_with_kafka_stopped(system: System,
         assert int(resp.headers["Retry-After"]) >= 1
         assert resp.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
         system.figures["shutdown_kafka_stopped_s"] = {k: round(v, 1) for k, v in took.items()}
+        print("seconds from SIGTERM to exit, Kafka stopped:", system.figures[
+            "shutdown_kafka_stopped_s"])
     finally:
         _restore(system, "kafka")
 
@@ -143,6 +145,8 @@ def test_sigterm_with_postgres_stopped(system: System,
                  "the API to notice Postgres is gone")
         took = {"collector": _sigterm_and_time(collector), "api": _sigterm_and_time(api)}
         system.figures["shutdown_postgres_stopped_s"] = {k: round(v, 1) for k, v in took.items()}
+        print("seconds from SIGTERM to exit, Postgres stopped:", system.figures[
+            "shutdown_postgres_stopped_s"])
     finally:
         _restore(system, "postgres")
 
