@@ -1,4 +1,11 @@
-"""The `api` process: builds the Tornado application and serves it (`tinytrail api`)."""
+"""The `api` process: builds the Tornado application and serves it (`tinytrail api`).
+
+Two listeners: the public routes on `api_port`, and Prometheus `/metrics` alone on
+`api_metrics_port` (DECISIONS: `/metrics` is never served on a public route; the
+Ingress and the local router reach only `api_port`). SIGTERM/SIGINT: stop accepting,
+give requests in progress a moment, close Redis and the pool, each step bounded, so
+the process is gone within `SHUTDOWN_SECONDS` whatever the backing services do.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from tinytrail.db import make_pool, open_pool
 from tinytrail.logs import setup_logging
 from tinytrail.metrics import MetricsHandler
 from tinytrail.settings import load_settings
+from tinytrail.shutdown import arm_watchdog, bounded, first_of
 from tinytrail.web import NotFoundHandler
 
 log = logging.getLogger("tinytrail.api")
@@ -48,11 +56,16 @@ def all_routes(deps: ApiDeps) -> list[Route]:
 
     return [
         (r"/health", HealthHandler, {"deps": deps}),
-        (r"/metrics", MetricsHandler, {}),
         (r"/api/v1/openapi.json", OpenApiHandler, {"document": encode_document(build_document())}),
         *admin_routes(deps),
         *report_routes(deps),
     ]
+
+
+def make_metrics_app() -> tornado.web.Application:
+    """`/metrics` only (every other path 404), for the metrics port."""
+    return tornado.web.Application([(r"/metrics", MetricsHandler, {})],
+                                   default_handler_class=NotFoundHandler)
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
@@ -87,8 +100,17 @@ def main(port: int | None = None) -> int:
 
 
 async def _serve(settings: ApiSettings, port: int) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # First of all, so that SIGTERM during start-up (Postgres slow or away) ends us too.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     pool = make_pool(settings, name="api", statement_timeout=settings.api_statement_timeout)
-    await open_pool(pool, timeout=settings.db_connect_timeout)
+    opened, _ = await first_of(open_pool(pool, timeout=settings.db_connect_timeout), stop)
+    if not opened:
+        log.info("api stopped during start-up")
+        await bounded(pool.close(timeout=2.0), 3.0, "closing the pool")
+        return
     redis = aioredis.Redis.from_url(
         settings.redis_url, socket_timeout=0.5, socket_connect_timeout=0.5
     )
@@ -98,17 +120,26 @@ async def _serve(settings: ApiSettings, port: int) -> None:
         make_app(deps), xheaders=bool(settings.trusted_proxies.strip()),
         idle_connection_timeout=settings.api_idle_timeout, body_timeout=settings.api_body_timeout,
     )
-    server.listen(port, settings.api_host)
-    log.info("api listening on %s:%d", settings.api_host, port)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    metrics: tornado.httpserver.HTTPServer | None = None
     try:
-        await stop.wait()
-        log.info("api shutting down")
-    finally:
+        server.listen(port, settings.api_host)
+        if settings.api_metrics_port:
+            metrics = tornado.httpserver.HTTPServer(make_metrics_app())
+            metrics.listen(settings.api_metrics_port, settings.api_host)
+    except BaseException:
         server.stop()
-        await server.close_all_connections()
-        await redis.aclose()
-        await pool.close()
+        await bounded(redis.aclose(), 2.0, "closing redis")
+        await bounded(pool.close(timeout=2.0), 3.0, "closing the pool")
+        raise
+    log.info("api listening on %s:%d (metrics on %s)", settings.api_host, port,
+             settings.api_metrics_port or "no port")
+    await stop.wait()
+    log.info("api shutting down")
+    # Not cancelled: a daemon thread, it also covers asyncio.run's clean-up and the exit.
+    arm_watchdog("api")
+    server.stop()  # no new connections
+    if metrics is not None:
+        metrics.stop()
+    await bounded(server.close_all_connections(), 8.0, "closing connections")
+    await bounded(redis.aclose(), 2.0, "closing redis")
+    await bounded(pool.close(timeout=3.0), 5.0, "closing the pool")

@@ -1,8 +1,9 @@
 """`ProtectedHandler`: the base of every `X-API-KEY` route (admin endpoints and reports).
 
 `prepare()` runs, in order: method check (405 before auth, so a wrong method is
-never reported as 401), authentication (401), per-key rate limit (429 with
-`Retry-After`; fails open when Redis is down). Handlers then call
+never reported as 401), authentication (429 with `Retry-After` first when the client
+IP failed authentication too often, see api/authlimit.py; then 401), per-key rate
+limit (429 with `Retry-After`; fails open when Redis is down). Handlers then call
 `require_admin()` (403) and `load_website()` (400/404, cross-account -> 404).
 
 CORS: API routes never send `Access-Control-Allow-*` headers, so browsers do not
@@ -20,6 +21,7 @@ from typing import Any
 import tornado.web
 
 from api import keys
+from api.authlimit import AuthFailureLimit
 from api.deps import ApiDeps
 from tinytrail.envelope import ApiError
 from tinytrail.ratelimit import FixedWindowLimiter
@@ -86,11 +88,27 @@ class ProtectedHandler(BaseHandler):
         self.principal = await self.authenticate()
         await self.rate_limit()
 
+    def auth_failures(self) -> AuthFailureLimit:
+        s = self.deps.settings
+        return AuthFailureLimit(self.deps.redis, s.secret_key, s.api_auth_fail_limit,
+                                s.api_auth_fail_window,
+                                clock=lambda: self.deps.clock().timestamp())
+
     async def authenticate(self) -> Principal:
+        """The caller of the request's `X-API-KEY`. Raises 401 (missing or invalid key;
+        an invalid one counts against the client IP) or 429 with Retry-After when the
+        client IP failed too often (api/authlimit.py), before any database lookup."""
         supplied = self.request.headers.get("X-API-KEY", "").strip()
         if not supplied:
             raise ApiError(401, "missing X-API-KEY header")
+        failures = self.auth_failures()
+        ip = self.request.remote_ip or ""
+        wait = await failures.retry_after(ip)
+        if wait is not None:
+            raise ApiError(429, "too many failed authentication attempts from this address",
+                           headers={"Retry-After": str(wait)})
         if not keys.looks_like_key(supplied):
+            await failures.failed(ip)
             raise ApiError(401, "invalid API key")
         digest = keys.key_hash(self.deps.settings.secret_key, supplied)
         async with self.deps.pool.connection() as conn:
@@ -101,6 +119,7 @@ class ProtectedHandler(BaseHandler):
             row = await cur.fetchone()
         # The index lookup finds the row; the constant-time compare is the actual check.
         if row is None or not keys.hashes_equal(bytes(row["api_key_hash"]), digest):
+            await failures.failed(ip)
             raise ApiError(401, "invalid API key")
         return Principal(str(row["id"]), str(row["account_id"]), row["role"])
 

@@ -347,9 +347,6 @@ def _public_paths() -> J:
                      "content": {"application/json": {"schema": health_ok}}},
              "503": {"description": "Database unreachable",
                      "content": {"application/json": {"schema": health_bad}}}})},
-        "/metrics": {"get": op("Prometheus metrics", "Health", {"200": {
-            "description": "Prometheus text format",
-            "content": {"text/plain": {"schema": {"type": "string"}}}}})},
         "/api/v1/openapi.json": {"get": op("This document", "Health", {"200": {
             "description": "OpenAPI 3.1", "content": {"application/json": {
                 "schema": {"type": "object"}}}}})},

@@ -14,6 +14,12 @@ class ApiSettings(SecretSettings):
     api_port: int = Field(default=8002, ge=1, le=65535)
     api_rate_limit: int = Field(default=60, ge=1, le=1_000_000)  # requests per window per key
     api_rate_window: int = Field(default=60, ge=1, le=86_400)  # seconds
+    # Failed authentications (invalid API keys) per window per client IP (IPv6: per /64);
+    # past it, 429 before any key lookup (api/authlimit.py).
+    api_auth_fail_limit: int = Field(default=20, ge=1, le=1_000_000)
+    api_auth_fail_window: int = Field(default=60, ge=1, le=86_400)  # seconds
+    # Prometheus /metrics on a port of its own (never on the public routes); 0 = off.
+    api_metrics_port: int = Field(default=8004, ge=0, le=65535)
     # Slow clients: a connection idle (or sending its headers) longer than this, or a
     # body that takes longer than that to arrive, is closed by Tornado.
     api_idle_timeout: float = Field(default=75.0, gt=0, le=3600)

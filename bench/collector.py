@@ -258,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         TINYTRAIL_TOPIC_PREFIX=f"tt-bench-{uuid.uuid4().hex[:8]}",
         TINYTRAIL_EVENTS_PARTITIONS="4",
         TINYTRAIL_COLLECTOR_HOST="127.0.0.1",
+        TINYTRAIL_COLLECTOR_METRICS_PORT="0",  # no second listener (ports are shared)
         TINYTRAIL_TRUSTED_PROXIES="127.0.0.1/32",
         TINYTRAIL_COLLECT_RATE_LIMIT="1000000000",  # measure throughput, not refusals
         TINYTRAIL_LOG_FORMAT="text",

@@ -2,14 +2,16 @@
 
 Start-up: settings → logging → Postgres pool (wait=True: a bad DSN fails fast) →
 website cache → Redis client → Kafka topics (retrying while Kafka is slow) →
-idempotent producer → HTTP server. SIGTERM/SIGINT: stop accepting, let requests
-waiting for an ack finish, flush and stop the producer, close the pool.
+idempotent producer → HTTP server. SIGTERM/SIGINT (also during start-up): stop
+accepting, let the requests in progress finish (each is answered within
+`kafka_send_timeout`: 202, or 503 with Retry-After when Kafka cannot ack), flush and
+stop the producer, close Redis and the pool. Every step is bounded and a watchdog
+(tinytrail/shutdown.py) ends the process within 25 s whatever the services do.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -41,6 +43,7 @@ from tinytrail.logs import setup_logging
 from tinytrail.metrics import MetricsHandler
 from tinytrail.ratelimit import FixedWindowLimiter
 from tinytrail.settings import load_settings
+from tinytrail.shutdown import arm_watchdog, bounded, first_of
 from tinytrail.topics import ensure_topics
 from tinytrail.web import NotFoundHandler
 
@@ -62,6 +65,7 @@ class CollectorDeps:
     limiter: FixedWindowLimiter
     publisher: Publisher
     trusted: tuple[Network, ...] = field(default=())
+    active: int = 0  # collect requests being handled (shutdown waits for them)
 
     async def probe(self) -> tuple[bool, bool, bool]:
         """(db, kafka, redis) reachability for /health, each bounded by a timeout."""
@@ -109,7 +113,6 @@ def make_app(settings: CollectorSettings, deps: CollectorDeps) -> tornado.web.Ap
         [
             (r"/api/v1/collect/?", CollectHandler, {"deps": deps}),
             (r"/health", HealthHandler, {"deps": deps}),
-            (r"/metrics", MetricsHandler),
             (r"/js/tracker\.js", TrackerHandler, {"script": script}),
         ],
         default_handler_class=NotFoundHandler,
@@ -127,7 +130,8 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
         settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
         health_check_interval=30,
     )
-    websites = WebsiteCache(pool, settings.website_refresh_seconds)
+    websites = WebsiteCache(pool, settings.website_refresh_seconds,
+                            negative_seconds=settings.website_negative_cache_seconds)
     producer: AIOKafkaProducer | None = None
     try:
         await websites.start()
@@ -167,20 +171,33 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
     )
 
 
-async def stop_deps(deps: CollectorDeps, grace: float = 10.0) -> None:
+async def stop_deps(deps: CollectorDeps, grace: float | None = None) -> None:
+    """Close every backing service, each step bounded: at most ~`grace` + 9 s.
+
+    First the requests in progress are given `grace` seconds (default: the send
+    timeout + 1 s, at most 10 s) to be answered; every one of them is, because a
+    request waits at most `kafka_send_timeout` for its ack (then 503)."""
+    settings = deps.settings
+    if grace is None:
+        grace = min(10.0, settings.kafka_send_timeout + 1.0)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + grace
-    while deps.publisher.in_flight > 0 and loop.time() < deadline:
+    while deps.active > 0 and loop.time() < deadline:
         await asyncio.sleep(0.05)
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(deps.publisher.producer.stop(),
-                               max(1.0, deadline - loop.time()))
-    await deps.publisher.close()
-    await deps.websites.stop()
-    await deps.salts.stop()
-    with contextlib.suppress(Exception):
-        await deps.redis.aclose()
-    await deps.pool.close()
+    # Flushes what the producer still holds (deliverable if Kafka is up); bounded.
+    await bounded(deps.publisher.producer.stop(), 3.0, "stopping the Kafka producer")
+    await bounded(deps.publisher.close(), 2.0, "stopping the publisher")
+    await bounded(deps.websites.stop(), 1.0, "stopping the website refresh")
+    await bounded(deps.salts.stop(), 1.0, "stopping the salt re-assert")
+    await bounded(deps.redis.aclose(), 1.0, "closing redis")
+    await bounded(deps.pool.close(timeout=1.0), 2.0, "closing the pool")
+
+
+def make_metrics_app() -> tornado.web.Application:
+    """`/metrics` only (every other path 404), for the metrics port: DECISIONS says
+    `/metrics` is never served on a public route, and the collector's port is public."""
+    return tornado.web.Application([(r"/metrics", MetricsHandler)],
+                                   default_handler_class=NotFoundHandler)
 
 
 class RunningCollector:
@@ -189,10 +206,16 @@ class RunningCollector:
     def __init__(self, deps: CollectorDeps, server: tornado.httpserver.HTTPServer,
                  port: int) -> None:
         self.deps, self.server, self.port = deps, server, port
+        self.metrics: tornado.httpserver.HTTPServer | None = None
+        self.metrics_port = 0
 
     @classmethod
     async def start(cls, settings: CollectorSettings, *, host: str | None = None,
-                    port: int | None = None) -> RunningCollector:
+                    port: int | None = None, metrics_port: int | None = None
+                    ) -> RunningCollector:
+        """Open the services and listen. `metrics_port`: where to serve `/metrics` (0 =
+        an ephemeral port); None (the default, for in-process tests) = no metrics
+        listener. `tinytrail collector` passes `collector_metrics_port` unless it is 0."""
         deps = await start_deps(settings)
         try:
             app = make_app(settings, deps)
@@ -206,13 +229,27 @@ class RunningCollector:
         except BaseException:
             await stop_deps(deps)
             raise
-        return cls(deps, server, sockets[0].getsockname()[1])
+        running = cls(deps, server, sockets[0].getsockname()[1])
+        if metrics_port is not None:
+            try:
+                msocks = tornado.netutil.bind_sockets(
+                    metrics_port, address=host or settings.collector_host, reuse_port=False)
+            except BaseException:
+                await running.stop()
+                raise
+            running.metrics = tornado.httpserver.HTTPServer(make_metrics_app())
+            running.metrics.add_sockets(msocks)
+            running.metrics_port = msocks[0].getsockname()[1]
+        return running
 
     async def stop(self) -> None:
+        """Stop accepting, answer the requests in progress, close the services and the
+        remaining (idle) connections; bounded (see `stop_deps`)."""
         self.server.stop()  # stop accepting
+        if self.metrics is not None:
+            self.metrics.stop()
         await stop_deps(self.deps)
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.server.close_all_connections(), 5.0)
+        await bounded(self.server.close_all_connections(), 2.0, "closing connections")
 
 
 async def _serve(settings: CollectorSettings, port: int | None) -> int:
@@ -221,13 +258,22 @@ async def _serve(settings: CollectorSettings, port: int | None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
-        running = await RunningCollector.start(settings, port=port)
+        # Start-up can wait for Kafka (kafka_startup_timeout): SIGTERM cuts it short.
+        started, running = await first_of(RunningCollector.start(
+            settings, port=port, metrics_port=settings.collector_metrics_port or None), stop)
     except Exception as exc:
         log.error("collector could not start: %s", exc)
         return 1
-    log.info("collector listening", extra={"port": running.port})
+    if not started or running is None:
+        log.info("collector stopped during start-up")
+        return 0
+    log.info("collector listening", extra={"port": running.port,
+                                           "metrics_port": running.metrics_port})
     await stop.wait()
     log.info("collector stopping")
+    # Not cancelled: it is a daemon thread, and it also covers asyncio.run's own clean-up
+    # and the interpreter's exit after this returns.
+    arm_watchdog("collector")
     await running.stop()
     log.info("collector stopped")
     return 0

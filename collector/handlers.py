@@ -1,8 +1,9 @@
 """HTTP handlers: collect (with CORS), health and the tracker script.
 
 The collect path, in order: size (413, from the declared length before the body is
-read, or counted while it streams in) → client IP → daily salt → rate limit
-(429) → JSON + validation (400) → website cache (unknown: 204) → bot / excluded
+read, or counted while it streams in) → client IP → daily salt → rate limit (429;
+IPv6 clients by their /64) → JSON + validation (400) → website cache, re-checked in
+Postgres on a miss (unknown: 204; Postgres unreachable: 503) → bot / excluded
 verdicts → visitor id → publish and wait for the ack (503 on failure) → 202, or
 204 for bot and excluded traffic (published all the same).
 """
@@ -23,16 +24,18 @@ from collector.clientip import client_ip
 from collector.identity import event_id, ratelimit_identity, visitor_id
 from collector.publisher import Unavailable
 from collector.validate import CollectPayload, validate
-from tinytrail import __version__
+from collector.websites import LookupUnavailable
+from tinytrail import __version__, limits
 from tinytrail.bots import is_bot
 from tinytrail.envelope import ApiError
 from tinytrail.event import WIRE_VERSION
+from tinytrail.ratelimit import client_bucket
 from tinytrail.web import BaseHandler
 
 if TYPE_CHECKING:
     from collector.app import CollectorDeps
 
-MAX_USER_AGENT = 1024
+MAX_USER_AGENT = limits.USER_AGENT.chars
 
 REQUESTS = Counter(
     "tinytrail_collector_requests_total", "Collect requests by outcome", ["outcome"]
@@ -123,6 +126,13 @@ class CollectHandler(BaseHandler):
         return error
 
     async def post(self) -> None:
+        self.deps.active += 1  # shutdown answers requests in progress before closing
+        try:
+            await self._collect()
+        finally:
+            self.deps.active -= 1
+
+    async def _collect(self) -> None:
         if self._too_large:
             raise self._too_big()
         deps = self.deps
@@ -133,7 +143,7 @@ class CollectHandler(BaseHandler):
         ip = client_ip(self.request.remote_ip or "", headers.get("X-Forwarded-For"),
                        deps.trusted)
         salt = deps.salts.cached() or await deps.salts.get()
-        verdict = await deps.limiter.hit(ratelimit_identity(salt, ip))
+        verdict = await deps.limiter.hit(ratelimit_identity(salt, client_bucket(ip)))
         if not verdict.allowed:
             raise self.fail("rate_limited", ApiError(
                 429, "rate limit exceeded", headers={"Retry-After": str(verdict.retry_after)}))
@@ -142,8 +152,16 @@ class CollectHandler(BaseHandler):
         except ApiError as exc:
             raise self.fail("invalid", exc) from None
         site = deps.websites.get(payload.website_id)
-        if site is None:
-            return self._drop("unknown_website")
+        if site is None:  # maybe created a moment ago: ask Postgres before any 204
+            try:
+                site = await deps.websites.lookup(payload.website_id)
+            except LookupUnavailable:
+                raise self.fail("unavailable", ApiError(
+                    503, "cannot check the website now; retry later",
+                    code="SERVICE_UNAVAILABLE",
+                    headers={"Retry-After": str(deps.settings.retry_after_seconds)})) from None
+            if site is None:
+                return self._drop("unknown_website")
         user_agent = headers.get("User-Agent", "")[:MAX_USER_AGENT]
         bot = is_bot(user_agent)
         excluded = site.is_excluded(ip)

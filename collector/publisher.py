@@ -136,6 +136,7 @@ class Publisher:
             PUBLISH_FAILED.labels("in_flight_limit").inc()
             raise Unavailable("too many events waiting for Kafka")
         self.in_flight += 1
+        IN_FLIGHT.set(self.in_flight)
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         group = self._open

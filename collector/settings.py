@@ -10,12 +10,17 @@ from tinytrail.settings import CoreSettings, parse_cidrs
 class CollectorSettings(CoreSettings):
     collector_host: str = "0.0.0.0"
     collector_port: int = Field(default=8001, ge=0, le=65535)
+    # Prometheus /metrics on a port of its own, never on the public one; 0 = off.
+    collector_metrics_port: int = Field(default=8005, ge=0, le=65535)
     # Peers whose X-Forwarded-For we believe, comma-separated IPs/CIDRs ("" = none).
     trusted_proxies: str = ""
     collect_rate_limit: int = Field(default=10, ge=1)
     collect_rate_window: int = Field(default=10, ge=1, le=3600)
     # New, changed or deleted websites must take effect within 5 s (DECISIONS.md).
     website_refresh_seconds: float = Field(default=2.0, gt=0, le=5)
+    # An id the cache does not hold is looked up in Postgres before a 204; one found
+    # absent is not looked up again for this long (collector/websites.py).
+    website_negative_cache_seconds: float = Field(default=1.0, ge=0, le=5)
     # A connection whose current request began longer ago than this is closed (idle
     # keep-alive, slowloris headers or body); see collector/server.py.
     connection_timeout: float = Field(default=75.0, gt=0, le=3600)

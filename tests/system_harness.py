@@ -187,6 +187,7 @@ class System:
         self.prefix = f"tt-sys-{uuid.uuid4().hex[:8]}"
         self.secret = secrets.token_urlsafe(40)
         self.collector_port, self.api_port = free_port(), free_port()
+        self.api_metrics_port, self.collector_metrics_port = free_port(), free_port()
         self.procs: dict[str, Proc] = {}
         self.worker_runs = 0
         self.admin_key = ""
@@ -228,6 +229,7 @@ class System:
     def _collector(self) -> Proc:
         env = self.env(
             TINYTRAIL_COLLECTOR_HOST="127.0.0.1",
+            TINYTRAIL_COLLECTOR_METRICS_PORT=str(self.collector_metrics_port),
             TINYTRAIL_TRUSTED_PROXIES="127.0.0.1",
             TINYTRAIL_COLLECT_RATE_LIMIT="1000000",
             TINYTRAIL_WEBSITE_REFRESH_SECONDS="1",
@@ -243,6 +245,8 @@ class System:
         env = self.env(
             TINYTRAIL_API_HOST="127.0.0.1",
             TINYTRAIL_API_RATE_LIMIT="1000000",
+            TINYTRAIL_API_AUTH_FAIL_LIMIT="1000000",
+            TINYTRAIL_API_METRICS_PORT=str(self.api_metrics_port),
             TINYTRAIL_API_IDLE_TIMEOUT="3",
             TINYTRAIL_API_BODY_TIMEOUT="3",
         )

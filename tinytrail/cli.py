@@ -51,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", default=None, help="optional label for the admin user")
 
     p = sub.add_parser("collector", help="run the event collector",
-                       description="Serve POST /api/v1/collect, /js/tracker.js, /health and "
-                       "/metrics; publish accepted events to Kafka.")
+                       description="Serve POST /api/v1/collect, /js/tracker.js and /health "
+                       "(Prometheus /metrics on TINYTRAIL_COLLECTOR_METRICS_PORT only); "
+                       "publish accepted events to Kafka.")
     p.add_argument("--port", type=int, default=None, help="override TINYTRAIL_COLLECTOR_PORT")
 
     sub.add_parser("worker", help="run a stream worker (Faust)",
@@ -60,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "realtime and daily aggregates in Postgres and Redis.")
 
     p = sub.add_parser("api", help="run the admin and report API",
-                       description="Serve accounts, users, websites, admin and report endpoints.")
+                       description="Serve accounts, users, websites, admin and report endpoints "
+                       "and /health; Prometheus /metrics on TINYTRAIL_API_METRICS_PORT only.")
     p.add_argument("--port", type=int, default=None, help="override TINYTRAIL_API_PORT")
 
     p = sub.add_parser("aggregate", help="rebuild daily aggregates from stored events",
@@ -73,7 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the whole local system under one supervisor",
                        description="Start collector, worker and API, and a local router on "
-                       "http://localhost:8000 that serves the whole contract. Ctrl-C stops all.")
+                       "http://localhost:8000 that serves the whole contract. A process that "
+                       "exits is restarted after a backoff (1 s, doubling to 30 s). "
+                       "Ctrl-C stops all.")
     p.add_argument("--port", type=int, default=8000, help="router port (default 8000)")
     p.add_argument("--workers", type=int, default=1, help="number of stream workers")
 

@@ -1,5 +1,9 @@
-"""Fixed-window rate limiting in Redis, shared by the collector (per client IP) and
-the API (per API key).
+"""Fixed-window rate limiting in Redis, shared by the collector (per client IP), the API
+(per API key) and the API's failed-authentication limit (per client IP).
+
+Clients are keyed by `client_bucket(ip)`: an IPv4 address as is, an IPv6 address by
+its /64 (one subscriber usually gets a whole /64, so per-address keys would give one
+client 2^64 identities), IPv4-mapped IPv6 (`::ffff:198.51.100.7`) as the IPv4 address.
 
 One pipelined round trip per request: INCR the window's counter and set its TTL.
 Worked example, limit 10 per 10 s: at t = 1,234.5 s the window is
@@ -12,11 +16,13 @@ because Redis is down.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import redis.asyncio as aioredis
 from prometheus_client import Counter
@@ -28,6 +34,23 @@ RATE_LIMIT_FAIL_OPEN = Counter(
     "Requests allowed without a rate-limit check because Redis did not answer",
     ["scope"],
 )
+
+
+@lru_cache(maxsize=65536)
+def client_bucket(ip: str) -> str:
+    """The rate-limit identity of a client address (a string from `client_ip` or
+    Tornado's `remote_ip`): `"203.0.113.9"` → itself, `"2001:db8:1:2:3:4:5:6"` →
+    `"2001:db8:1:2::/64"`, `"::ffff:203.0.113.9"` → `"203.0.113.9"`. Anything that is
+    not an address comes back unchanged. Never raises."""
+    if ":" not in ip:  # IPv4 (the common case): no parsing
+        return ip
+    try:
+        addr = ipaddress.IPv6Address(ip.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return ip
+    if addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(ipaddress.IPv6Network((addr, 64), strict=False))
 
 
 @dataclass(frozen=True, slots=True)

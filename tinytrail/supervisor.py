@@ -1,9 +1,18 @@
 """`tinytrail run`: the whole local system under one supervisor.
 
-Starts the collector (:8001), the API (:8002), N stream workers and the local
-router (:8000) as child processes, prints where to reach them, restarts nothing
-silently (a child that dies stops the whole run with its exit code), and on
-Ctrl-C or SIGTERM stops every child: SIGTERM, then SIGKILL after a grace period.
+Starts the collector (:8001, metrics :8005), the API (:8002, metrics :8004), N stream
+workers (metrics :8003, :8013, …) and
+the local router (:8000) as child processes and prints where to reach them. A child
+that exits is restarted, as Kubernetes would restart a container, after a backoff
+that doubles with each quick crash: 1 s, 2 s, 4 s … up to 30 s; a child that stayed
+up for `STABLE_SECONDS` (60 s) starts again from 1 s. Every exit and restart is
+printed with its exit code, so nothing is restarted silently. Worked example: the
+worker crashes at t = 0 (restarted at t = 1), again at t = 5 (restarted at t = 7),
+again at t = 9 (restarted at t = 13); it then runs for 10 minutes, crashes, and is
+restarted after 1 s.
+
+On Ctrl-C or SIGTERM every child is stopped: SIGTERM, then SIGKILL after a grace
+period.
 """
 
 from __future__ import annotations
@@ -17,6 +26,44 @@ import time
 import urllib.request
 
 GRACE_SECONDS = 15.0
+BACKOFF_FIRST = 1.0
+BACKOFF_MAX = 30.0
+STABLE_SECONDS = 60.0
+
+
+class Child:
+    """One supervised process: how to start it, and its restart backoff."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.name, self.args, self.env = name, args, env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started_at = 0.0
+        self.backoff = BACKOFF_FIRST
+        self.restart_at: float | None = None  # monotonic time of the next start, if down
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.proc = _spawn(self.name, self.args, self.env)
+        self.started_at = time.monotonic()
+        self.restart_at = None
+
+    def check(self, now: float) -> None:
+        """Notice an exit (and schedule the restart) or start it when its time came."""
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restarts += 1
+                self.start()
+            return
+        assert self.proc is not None
+        code = self.proc.poll()
+        if code is None:
+            return
+        if now - self.started_at >= STABLE_SECONDS:
+            self.backoff = BACKOFF_FIRST  # it had been fine for a while: a fresh crash
+        print(f"[run] {self.name} exited with code {code}; restarting in "
+              f"{self.backoff:.0f}s", flush=True)
+        self.restart_at = now + self.backoff
+        self.backoff = min(BACKOFF_MAX, self.backoff * 2)
 
 
 def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -59,11 +106,13 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
     env = dict(os.environ)
     env.setdefault("TINYTRAIL_COLLECTOR_PORT", "8001")
     env.setdefault("TINYTRAIL_API_PORT", "8002")
+    env.setdefault("TINYTRAIL_API_METRICS_PORT", "8004")
+    env.setdefault("TINYTRAIL_COLLECTOR_METRICS_PORT", "8005")
     # The router on loopback is our proxy: trust it for X-Forwarded-For.
     env.setdefault("TINYTRAIL_TRUSTED_PROXIES", "127.0.0.1/32,::1/128")
     cport, aport = env["TINYTRAIL_COLLECTOR_PORT"], env["TINYTRAIL_API_PORT"]
     local_dir = env.get("TINYTRAIL_LOCAL_DIR") or os.path.join(os.getcwd(), ".local")
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    children: list[Child] = []
     stopping = False
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -74,8 +123,8 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     rc = 0
     try:
-        children["collector"] = _spawn("collector", ["collector"], env)
-        children["api"] = _spawn("api", ["api"], env)
+        children.append(Child("collector", ["collector"], env))
+        children.append(Child("api", ["api"], env))
         for i in range(workers):
             wenv = dict(env)
             base = int(env.get("TINYTRAIL_WORKER_METRICS_PORT", "8003"))
@@ -85,8 +134,8 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
             os.makedirs(wdir, exist_ok=True)
             wenv.setdefault("TINYTRAIL_WORKER_DATA_DIR", os.path.join(wdir, "data"))
             wenv.setdefault("TINYTRAIL_WORKER_HEARTBEAT_FILE", os.path.join(wdir, "heartbeat"))
-            children[f"worker-{i}"] = _spawn(f"worker-{i}", ["worker"], wenv)
-        children["router"] = _spawn(
+            children.append(Child(f"worker-{i}", ["worker"], wenv))
+        children.append(Child(
             "router",
             [
                 "router",
@@ -98,7 +147,9 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
                 f"http://127.0.0.1:{aport}",
             ],
             env,
-        )
+        ))
+        for child in children:
+            child.start()
         ok = all(_wait_http(f"http://127.0.0.1:{p}/health", 60) for p in (cport, aport, port))
         if ok and not stopping:
             print(
@@ -108,6 +159,7 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
                 f"  API        http://localhost:{aport}  (/api/v1/..., /health)\n"
                 f"  health     curl http://localhost:{port}/health\n"
                 "  first admin key: tinytrail create-admin --account-name 'My company'\n"
+                "A process that exits is restarted (backoff 1 s doubling to 30 s).\n"
                 "Press Ctrl-C to stop.\n",
                 flush=True,
             )
@@ -116,16 +168,12 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
             rc = 1
             stopping = True
         while not stopping:
-            for name, proc in children.items():
-                code = proc.poll()
-                if code is not None:
-                    print(f"[run] {name} exited with code {code}; stopping everything", flush=True)
-                    rc = code or 1
-                    stopping = True
-                    break
+            now = time.monotonic()
+            for child in children:
+                child.check(now)
             time.sleep(0.3)
     finally:
         print("[run] stopping...", flush=True)
-        stop_all(children)
+        stop_all({c.name: c.proc for c in children if c.proc is not None})
         print("[run] stopped", flush=True)
     return rc

@@ -63,7 +63,10 @@ def closed_port() -> int:
 def api_settings(database_url: str, redis_url: str, **extra: Any) -> ApiSettings:
     values: dict[str, Any] = {"database_url": database_url, "redis_url": redis_url,
                               "secret_key": SECRET, "log_format": "text",
-                              "db_connect_timeout": 2.0, "db_pool_min": 1, "db_pool_max": 4}
+                              "db_connect_timeout": 2.0, "db_pool_min": 1, "db_pool_max": 4,
+                              # The auth matrix sends many bad keys from 127.0.0.1; the
+                              # failed-auth limit has tests of its own that set it low.
+                              "api_auth_fail_limit": 1_000_000, "api_metrics_port": 0}
     values.update(extra)
     return ApiSettings(**values)
 
@@ -99,7 +102,9 @@ class LiveApi:
         self.deps = ApiDeps(settings=self.settings, pool=pool, redis=redis, **kwargs)
         sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
         self.port = sockets[0].getsockname()[1]
-        self._server = tornado.httpserver.HTTPServer(make_app(self.deps))
+        # As `tinytrail api` does: X-Forwarded-For only when proxies are trusted.
+        self._server = tornado.httpserver.HTTPServer(
+            make_app(self.deps), xheaders=bool(self.settings.trusted_proxies.strip()))
         self._server.add_sockets(sockets)
 
     async def _stop(self) -> None:

@@ -255,7 +255,8 @@ def test_create_admin_refuses_a_bad_name(capsys: pytest.CaptureFixture[str]) -> 
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINYTRAIL_")}
-    env.update({"TINYTRAIL_SECRET_KEY": SECRET, "TINYTRAIL_LOG_FORMAT": "json", **extra})
+    env.update({"TINYTRAIL_SECRET_KEY": SECRET, "TINYTRAIL_LOG_FORMAT": "json",
+                "TINYTRAIL_API_METRICS_PORT": str(closed_port()), **extra})
     return env
 
 

@@ -37,7 +37,8 @@ from tinytrail.settings import CoreSettings
 
 def api_settings(core: CoreSettings) -> ApiSettings:
     return ApiSettings(**(core.model_dump() | {"db_pool_min": 1, "db_pool_max": 4}),
-                       secret_key=SECRET, api_rate_limit=1_000_000)
+                       secret_key=SECRET, api_rate_limit=1_000_000,
+                       api_auth_fail_limit=1_000_000)
 
 
 @contextlib.asynccontextmanager

@@ -59,7 +59,8 @@ class Live:
 @pytest.fixture
 async def live(pg_dsn: str, redis_url: str) -> AsyncIterator[Live]:
     settings = ApiSettings(database_url=pg_dsn, redis_url=redis_url, secret_key=SECRET,
-                           api_rate_limit=1_000_000, log_format="text", db_pool_max=4)
+                           api_rate_limit=1_000_000, api_auth_fail_limit=1_000_000,
+                           log_format="text", db_pool_max=4)
     pool = make_pool(settings, name="reports-http", max_size=4)
     await open_pool(pool)
     redis = aioredis.Redis.from_url(redis_url)

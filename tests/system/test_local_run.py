@@ -2,7 +2,8 @@
 
 This is issue 2's "done when" on the real services: health answers through the
 router, an event posted to the router's /api/v1/collect shows in the realtime
-report, and SIGINT leaves no child process behind.
+report, a child killed with SIGKILL is restarted and serves again (issue 12), and
+SIGINT leaves no child process behind.
 """
 
 from __future__ import annotations
@@ -66,6 +67,19 @@ def _children(pid: int) -> list[int]:
     return kids
 
 
+def _child_running(pids: list[int], command: str) -> int:
+    """The pid among `pids` running `tinytrail <command>` (0 when none)."""
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().split(b"\0")
+        except OSError:
+            continue
+        if command.encode() in args and _alive(pid):
+            return pid
+    return 0
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -92,7 +106,7 @@ def _until(what: str, fn: Any, timeout: float) -> Any:
 def test_run_serves_the_contract_on_one_base_url_and_stops_cleanly(
     core_settings: CoreSettings, tmp_path: Any
 ) -> None:
-    port, cport, aport, mport = (_free_port() for _ in range(4))
+    port, cport, aport, mport, amport, cmport = (_free_port() for _ in range(6))
     env = {k: v for k, v in os.environ.items() if not k.startswith("TINYTRAIL_")}
     env.update({
         "TINYTRAIL_DATABASE_URL": core_settings.database_url,
@@ -104,6 +118,8 @@ def test_run_serves_the_contract_on_one_base_url_and_stops_cleanly(
         "TINYTRAIL_COLLECTOR_PORT": str(cport),
         "TINYTRAIL_API_PORT": str(aport),
         "TINYTRAIL_WORKER_METRICS_PORT": str(mport),
+        "TINYTRAIL_API_METRICS_PORT": str(amport),
+        "TINYTRAIL_COLLECTOR_METRICS_PORT": str(cmport),
         "TINYTRAIL_LOCAL_DIR": str(tmp_path),
         "TINYTRAIL_COLLECT_RATE_LIMIT": "1000",
         "TINYTRAIL_LOG_FORMAT": "json",
@@ -151,6 +167,20 @@ def test_run_serves_the_contract_on_one_base_url_and_stops_cleanly(
 
         data = _until("the event in the realtime report", realtime, 30)
         assert {"path": "/hello", "visitors": 1} in data["top_pages"]
+
+        # Issue 12: a crashed child is restarted (with backoff), not the end of the run.
+        collector = _child_running(children, "collector")
+        os.kill(collector, signal.SIGKILL)
+        _until("the collector to be replaced",
+               lambda: (new := _children(proc.pid)) and collector not in new
+               and _child_running(new, "collector"), 30)
+        _until("202 from the restarted collector",
+               lambda: _http("POST", f"{base}/api/v1/collect", event, ua)[0] == 202, 60)
+        assert proc.poll() is None  # the supervisor and the other children carried on
+        children = _children(proc.pid)
+        assert len(children) == 4
+        assert b"collector exited with code -9; restarting" in (tmp_path / "run.log"
+                                                               ).read_bytes()
     finally:
         proc.send_signal(signal.SIGINT)  # what Ctrl-C does to the foreground process
         try:

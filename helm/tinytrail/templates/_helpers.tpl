@@ -146,7 +146,9 @@ TINYTRAIL_TOPIC_REPLICATION: {{ .Values.config.topicReplication | quote }}
 TINYTRAIL_LOG_FORMAT: {{ .Values.config.logFormat | quote }}
 TINYTRAIL_LOG_LEVEL: {{ .Values.config.logLevel | quote }}
 TINYTRAIL_COLLECTOR_PORT: {{ .Values.collector.port | quote }}
+TINYTRAIL_COLLECTOR_METRICS_PORT: {{ .Values.collector.metricsPort | quote }}
 TINYTRAIL_API_PORT: {{ .Values.api.port | quote }}
+TINYTRAIL_API_METRICS_PORT: {{ .Values.api.metricsPort | quote }}
 TINYTRAIL_WORKER_METRICS_PORT: {{ .Values.worker.metricsPort | quote }}
 TINYTRAIL_WORKER_HEARTBEAT_FILE: {{ .Values.worker.heartbeatFile | quote }}
 TINYTRAIL_WORKER_DATA_DIR: {{ .Values.worker.dataDir | quote }}

@@ -1,0 +1,87 @@
+"""The canonical path (DECISIONS "The canonical path"): one page, one string.
+
+`canonical_path(raw)` turns what a tracker sent as `path` into what is stored,
+aggregated, matched against content groups and funnel steps:
+
+1. The query string and an in-page fragment are cut off:
+   `/a?ref=x` -> `/a`, `/a#faq` -> `/a`.
+2. A hash route is kept, because hash-mode routers put the page there: a fragment
+   that starts with `#/` or `#!/` becomes `#/…` (`/#!/about` -> `/#/about`), cut at
+   its own `?` or `#` (`/#/search?q=x` -> `/#/search`). The route `#/` alone is the
+   router's home, the same page as the path without it (`/#/` -> `/`).
+3. Percent-escapes are decoded to Unicode and the result is NFC:
+   `/caf%C3%A9`, `/cafe%CC%81` and `/café` are all `/café`.
+   Kept encoded (upper-case hex), so that decoding never changes where the path
+   splits and decoding twice changes nothing: `%2F` (/), `%3F` (?), `%23` (#),
+   `%25` (%), and control characters (`%0A` stays `%0A`).
+   Escapes that are not UTF-8 (`/caf%E9`, Latin-1) are kept as sent (upper-case hex);
+   the decodable ones around them are still decoded. A `%` not followed by two hex
+   digits is written `%25` (`/100%` -> `/100%25`), so that it cannot join the text
+   after it into an escape the next time.
+
+The function is idempotent (`canonical_path(canonical_path(p)) == canonical_path(p)`,
+a Hypothesis test checks it), so an already canonical path from a report query can
+go through it again. It never raises; size caps are checked by the caller on the
+result (tinytrail/limits.py).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+# One or more consecutive %XX escapes, decoded together (a UTF-8 character spans several),
+# or a lone `%` that starts no escape.
+_ESCAPES = re.compile(r"(?:%[0-9A-Fa-f]{2})+|%")
+# Bytes that stay escaped after decoding (see the module docstring).
+_KEEP = frozenset(b"/?#%") | frozenset(range(0x20)) | {0x7F}
+
+
+def _decode_run(match: re.Match[str]) -> str:
+    """Decode one run of escapes: UTF-8 where it decodes, `%XX` (upper case) where not."""
+    if match.group(0) == "%":
+        return "%25"
+    data = bytes.fromhex(match.group(0).replace("%", ""))
+    out: list[str] = []
+    # surrogateescape maps every byte that is not part of valid UTF-8 to U+DC80..U+DCFF.
+    for ch in data.decode("utf-8", errors="surrogateescape"):
+        code = ord(ch)
+        if 0xDC80 <= code <= 0xDCFF:
+            out.append(f"%{code - 0xDC00:02X}")
+        elif code < 0x80 and code in _KEEP:
+            out.append(f"%{code:02X}")
+        elif 0x80 <= code <= 0x9F:  # C1 controls: kept encoded as their UTF-8 bytes
+            out.append("".join(f"%{b:02X}" for b in ch.encode()))
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _decode(part: str) -> str:
+    if "%" in part:
+        part = _ESCAPES.sub(_decode_run, part)
+    if not part.isascii() and not unicodedata.is_normalized("NFC", part):
+        part = unicodedata.normalize("NFC", part)
+    return part
+
+
+@lru_cache(maxsize=16384)
+def canonical_path(raw: str) -> str:
+    """The canonical form of a `path` that starts with `/` (see the module docstring).
+
+    `raw`: the path as sent, e.g. `/caf%C3%A9?x=1#/about`. Returns a string that
+    starts with `/` when `raw` does. Pure and cached (paths repeat a lot).
+    """
+    pathname, hashmark, fragment = raw.partition("#")
+    pathname = pathname.partition("?")[0]
+    route = ""
+    if hashmark and (fragment.startswith("/") or fragment.startswith("!/")):
+        route = fragment.removeprefix("!")
+        route = route.partition("#")[0].partition("?")[0]
+        if route == "/":
+            route = ""
+    out = _decode(pathname)
+    if route:
+        out += "#" + _decode(route)
+    return out
