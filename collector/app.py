@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -25,6 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from collector import logfilter
 from collector.clientip import Network
+from collector.country import open_country_db
 from collector.handlers import (
     TRACKER_PATH,
     CollectHandler,
@@ -66,6 +68,8 @@ class CollectorDeps:
     publisher: Publisher
     trusted: tuple[Network, ...] = field(default=())
     active: int = 0  # collect requests being handled (shutdown waits for them)
+    # client address -> ISO 3166-1 alpha-2 code or None (collector/country.py, cached)
+    country_of: Callable[[str], str | None] = field(default=lambda ip: None)
 
     async def probe(self) -> tuple[bool, bool, bool]:
         """(db, kafka, redis) reachability for /health, each bounded by a timeout."""
@@ -168,6 +172,7 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
         ),
         publisher=Publisher(producer, settings),
         trusted=settings.trusted_networks,
+        country_of=open_country_db(settings.country_db_path).lookup,
     )
 
 

@@ -4,8 +4,9 @@ The collect path, in order: size (413, from the declared length before the body 
 read, or counted while it streams in) → client IP → daily salt → rate limit (429;
 IPv6 clients by their /64) → JSON + validation (400) → website cache, re-checked in
 Postgres on a miss (unknown: 204; Postgres unreachable: 503) → bot / excluded
-verdicts → visitor id → publish and wait for the ack (503 on failure) → 202, or
-204 for bot and excluded traffic (published all the same).
+verdicts → country code (collector/country.py) → visitor id → publish and wait
+for the ack (503 on failure) → 202, or 204 for bot and excluded traffic (published
+all the same).
 """
 
 from __future__ import annotations
@@ -165,10 +166,11 @@ class CollectHandler(BaseHandler):
         user_agent = headers.get("User-Agent", "")[:MAX_USER_AGENT]
         bot = is_bot(user_agent)
         excluded = site.is_excluded(ip)
+        country = deps.country_of(ip)  # before the address is hashed and forgotten
         vid = visitor_id(salt, ip, user_agent, payload.website_id)
         value = encode_event(payload, event_id=event_id(), received_at_ms=received_at_ms,
                              visitor_id=vid, user_agent=user_agent, is_bot=bot,
-                             is_excluded=excluded)
+                             is_excluded=excluded, country=country)
         try:
             await deps.publisher.publish(f"{payload.website_id}:{vid}".encode(), value)
         except Unavailable:
@@ -183,7 +185,8 @@ class CollectHandler(BaseHandler):
 
 
 def encode_event(payload: CollectPayload, *, event_id: str, received_at_ms: int,
-                 visitor_id: str, user_agent: str, is_bot: bool, is_excluded: bool) -> bytes:
+                 visitor_id: str, user_agent: str, is_bot: bool, is_excluded: bool,
+                 country: str | None = None) -> bytes:
     """The `RawEvent` wire bytes, built from a dict rather than through the dataclass
     (`RawEvent(...).to_bytes()` goes through `dataclasses.asdict`, ~10x slower). Same
     keys in the same order, same values: a test checks it against `RawEvent`."""
@@ -206,6 +209,7 @@ def encode_event(payload: CollectPayload, *, event_id: str, received_at_ms: int,
         "utm_campaign": payload.utm_campaign,
         "is_bot": is_bot,
         "is_excluded": is_excluded,
+        "country": country,
         "v": WIRE_VERSION,
     })
 

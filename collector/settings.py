@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, field_validator
 
+from collector.country import BUNDLED_DB, CountryDbError, open_country_db
 from tinytrail.settings import CoreSettings, parse_cidrs
 
 
@@ -42,6 +45,24 @@ class CollectorSettings(CoreSettings):
     retry_after_seconds: int = Field(default=5, ge=1, le=3600)
     # Start-up: how long to wait for Kafka to create topics and connect the producer.
     kafka_startup_timeout: float = Field(default=60.0, gt=0)
+
+    # IP-to-country database (MaxMind DB format); None = the bundled DB-IP Lite file
+    # (docs/COUNTRIES.md). Opened and checked here, so a missing or bad file stops
+    # start-up with one line naming it.
+    country_db: Path | None = Field(default=None, validate_default=True)
+
+    @field_validator("country_db")
+    @classmethod
+    def _country_db(cls, v: Path | None) -> Path | None:
+        try:
+            open_country_db(str(v or BUNDLED_DB))
+        except CountryDbError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @property
+    def country_db_path(self) -> str:
+        return str(self.country_db or BUNDLED_DB)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -46,6 +46,7 @@ class Enriched:
     content_group: str | None = None
     screen_bucket: str = "unknown"
     session_id: str = NIL_SESSION
+    country: str | None = None  # ISO 3166-1 alpha-2 from the collector, or None
 
     @classmethod
     def from_raw(cls, raw: RawEvent, partition: int, offset: int) -> Enriched:
@@ -71,6 +72,7 @@ class Enriched:
             is_excluded=bool(raw.is_excluded),
             kafka_partition=partition,
             kafka_offset=offset,
+            country=raw.country,
         )
 
     @property

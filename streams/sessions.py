@@ -41,6 +41,7 @@ EPOCH = dt.date(1970, 1, 1)
 VISITORS, VISITS, PAGEVIEWS, UNIQUE, ENTRIES, EXITS, BOUNCES, DURATION, EVENTS = range(9)
 N_COUNTERS = 9
 ENGAGING = frozenset({"custom", "outbound_link"})
+PAGE_IN = "page:"  # dim "page:DE": the page rows of visits from one country
 
 # (website_id, day ordinal, is_bot, kpart, dim, key, grp); dim "" = the agg_site_daily row.
 AggKey = tuple[str, int, bool, int, str, str, str]
@@ -117,6 +118,8 @@ class Session:
     exit_group: str | None = None
     seen_pages: set[tuple[str, str]] = field(default_factory=set)
     seen_groups: set[str] = field(default_factory=set)
+    # Last, with a default: changelog values written before it existed still decode.
+    country: str = ""  # of the first event ('' = unknown)
 
     @property
     def key(self) -> SessionKey:
@@ -135,6 +138,7 @@ class Session:
         self.utm_campaign = ev.utm_campaign
         self.device_type, self.browser_family = ev.device_type, ev.browser_family
         self.os_family, self.screen_bucket = ev.os_family, ev.screen_bucket
+        self.country = ev.country or ""
 
 
 def new_session_id() -> str:
@@ -198,14 +202,20 @@ def apply_event(s: Session, ev: Enriched, acc: Deltas) -> None:
         s._take_dims(ev)
     if ms > s.last_ms:
         s.last_ms = ms
+    cc = ev.country or ""
+    by_country = row((w, d, b, k, "country", cc, ""))
+    by_country[EVENTS] += 1
     if etype != "page_view":
         return
     path = ev.path
     grp = ev.content_group or ""
     s.pageviews += 1
     site[PAGEVIEWS] += 1
+    by_country[PAGEVIEWS] += 1
     page = row((w, d, b, k, "page", path, grp))
     page[PAGEVIEWS] += 1
+    if cc:
+        row((w, d, b, k, PAGE_IN + cc, path, grp))[PAGEVIEWS] += 1
     pg = (path, grp)
     if pg not in s.seen_pages:
         s.seen_pages.add(pg)
@@ -231,14 +241,21 @@ def add_contribution(acc: Deltas, s: Session, sign: int = 1) -> None:
     row = acc.row
     w, d, b, k = s.website_id, s.day, s.is_bot, s.kpart
     base = row((w, d, b, k, "", "", ""))
+    country = row((w, d, b, k, "country", s.country, ""))
     if s.first_of_day:
         base[VISITORS] += sign
+        country[VISITORS] += sign
     if s.pageviews < 1:
         return  # not a visit: no visit-level figures
     bounce = sign if s.pageviews == 1 and not s.engaged else 0
     # Whole seconds, floored: 61,999 ms -> 61 s. Bounces count as 0.
     dur = 0 if bounce else sign * ((s.last_ms - s.first_ms) // 1000)
-    for r in (base, row((w, d, b, k, "channel", s.channel, ""))):
+    if s.country:
+        # Unique pageviews by country = visits (of that country) that viewed the page.
+        page_in = PAGE_IN + s.country
+        for path, grp in s.seen_pages:
+            row((w, d, b, k, page_in, path, grp))[UNIQUE] += sign
+    for r in (base, country, row((w, d, b, k, "channel", s.channel, ""))):
         r[VISITS] += sign
         r[BOUNCES] += bounce
         r[DURATION] += dur

@@ -99,13 +99,13 @@ EVENT_COLUMNS = (
     "event_name", "url", "path", "referrer", "referrer_domain", "referrer_channel",
     "utm_source", "utm_medium", "utm_campaign", "screen_width", "screen_height",
     "screen_bucket", "browser_family", "os_family", "device_type", "content_group",
-    "properties", "is_bot", "is_excluded", "kafka_partition", "kafka_offset",
+    "properties", "is_bot", "is_excluded", "kafka_partition", "kafka_offset", "country",
 )
 SITE_COUNTERS = ("visitors", "visits", "pageviews", "bounces", "duration_sec", "events")
 SITE_IDX = (0, 1, 2, 6, 7, 8)
 DIM_COUNTERS = ("visits", "pageviews", "unique_pageviews", "entries", "exits", "bounces",
-                "duration_sec", "events")
-DIM_IDX = (1, 2, 3, 4, 5, 6, 7, 8)
+                "duration_sec", "events", "visitors")  # visitors: 0007_countries.sql
+DIM_IDX = (1, 2, 3, 4, 5, 6, 7, 8, 0)
 
 
 PHASE_SECONDS = Counter(
@@ -160,7 +160,7 @@ def event_row(ev: Enriched) -> tuple[object, ...]:
         ev.screen_height, ev.screen_bucket, ev.browser_family, ev.os_family, ev.device_type,
         ev.content_group,
         orjson.dumps(ev.properties).decode() if ev.properties is not None else None,
-        ev.is_bot, ev.is_excluded, ev.kafka_partition, ev.kafka_offset,
+        ev.is_bot, ev.is_excluded, ev.kafka_partition, ev.kafka_offset, ev.country,
     )
 
 

@@ -6,7 +6,8 @@ it rejects goes to the dead-letter topic). JSON via orjson, never pickle.
 
 The message key is `website_id:visitor_id`, so that every event of one visitor
 lands in one partition and the worker that owns the partition sees the whole
-visit in order. The raw client IP is never part of the message.
+visit in order. The raw client IP is never part of the message: only the country
+code the collector derived from it (`country`, optional).
 """
 
 from __future__ import annotations
@@ -55,6 +56,9 @@ class RawEvent:
     utm_campaign: str | None = None
     is_bot: bool = False  # collector's verdict
     is_excluded: bool = False
+    # ISO 3166-1 alpha-2 code the collector looked the client address up to, or None
+    # (collector/country.py). Optional: messages written before it existed decode as None.
+    country: str | None = None
     v: int = field(default=WIRE_VERSION)
 
     @property
@@ -105,6 +109,10 @@ class RawEvent:
             raise DecodeError("url must be a string")
         if self.event_type == "custom" and not self.name:
             raise DecodeError("custom events need a name")
+        if self.country is not None and not (
+            isinstance(self.country, str) and _COUNTRY.fullmatch(self.country)
+        ):
+            raise DecodeError("country must be two upper-case letters (ISO 3166-1 alpha-2)")
         if self.v != WIRE_VERSION:
             raise DecodeError(f"unsupported wire version {str(self.v)[:20]}")
         if not isinstance(self.user_agent, str):
@@ -146,6 +154,7 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 # The canonical form (what the collector writes) checked by a regex; anything else is
 # judged by uuid.UUID, so exactly the same strings pass as before, faster.
+_COUNTRY = re.compile(r"[A-Z]{2}")
 _CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
