@@ -99,6 +99,17 @@ COMMON_REPORT_PARAMS = [
     query("format", {"enum": ["json", "csv"], "default": "json"},
           "csv: text/csv attachment (RFC 4180, formula cells prefixed with ')"),
 ]
+COUNTRY = query("country", {"type": "string", "pattern": "^[A-Z]{2}$", "examples": ["DE"]},
+                "Only visitors from this country (ISO 3166-1 alpha-2, looked up by the "
+                "collector from the client address; not with content_group on summary)")
+LOCATIONS_DESCRIPTION = (
+    "Visits by the country of each visit's first event. The collector looks the client "
+    "address up in an offline IP-to-country database before hashing it; only the "
+    "ISO 3166-1 alpha-2 code is kept, never the address. Visits without a country "
+    "(private, reserved or unlisted addresses) form one row with null country and name. "
+    "Country names: pycountry (ISO 3166-1). IP geolocation by DB-IP "
+    "(https://db-ip.com), bundled data: DB-IP IP to Country Lite, June 2026, "
+    "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/).")
 COMPARE = query("compare", {"enum": ["previous_period", "yoy"]}, "Comparison period")
 PAGING = [
     query("page", {"type": "integer", "minimum": 1, "default": 1}, "Page (min 1)"),
@@ -122,6 +133,11 @@ def report(summary: str, data: J, params: list[J], csv: str | None) -> J:
                       auth="user", parameters=[*COMMON_REPORT_PARAMS, *params])}
 
 
+def _described(path: J, description: str) -> J:
+    path["get"]["description"] = description
+    return path
+
+
 def _metric() -> J:
     return obj({"value": {"type": "number"}, "previous": {"type": "number"},
                 "change_pct": {"type": ["number", "null"]}}, ["value"])
@@ -136,13 +152,19 @@ def _reports() -> J:
                  "metrics": obj({k: _metric() for k in (
                      "visits", "unique_visitors", "pageviews", "bounce_rate",
                      "avg_session_duration_sec")})}, ["period", "metrics"]),
-            [COMPARE], "metric, value, previous, change_pct"),
+            [COMPARE, COUNTRY], "metric, value, previous, change_pct"),
         "/api/v1/reports/pages": report(
             "Pages by pageviews",
             paginated(obj({"path": {"type": "string"},
                            "contentGroup": {"type": ["string", "null"]},
                            "pageviews": counts, "uniquePageviews": counts})),
-            PAGING, "path, contentGroup, pageviews, uniquePageviews"),
+            [*PAGING, COUNTRY], "path, contentGroup, pageviews, uniquePageviews"),
+        "/api/v1/reports/locations": _described(report(
+            "Visits by country",
+            paginated(obj({"country": {"type": ["string", "null"], "pattern": "^[A-Z]{2}$"},
+                           "countryName": {"type": ["string", "null"]}, "visits": counts},
+                          ["country", "countryName", "visits"])),
+            PAGING, "country, countryName, visits"), LOCATIONS_DESCRIPTION),
         "/api/v1/reports/sources": report(
             "Traffic sources grouped by channel, referrer domain or UTM",
             paginated({"oneOf": [

@@ -27,6 +27,7 @@ from api.reports import (
     devices,
     flow,
     funnel,
+    locations,
     pages,
     realtime,
     sources,
@@ -70,6 +71,8 @@ class ReportHandler(ProtectedHandler):
         p = parse_params(self.query, today, all_start)
         if p.content_group is not None and not getattr(self.report, "ALLOWS_CONTENT_GROUP", True):
             raise ApiError(400, f"content_group is not available for the {self.report.NAME} report")
+        if p.country is not None and not getattr(self.report, "ALLOWS_COUNTRY", False):
+            raise ApiError(400, f"country is not available for the {self.report.NAME} report")
         return p
 
     async def get(self) -> None:
@@ -129,6 +132,10 @@ class TimeseriesHandler(ReportHandler):
     report = timeseries
 
 
+class LocationsHandler(ReportHandler):
+    report = locations
+
+
 class FunnelHandler(ReportHandler):
     report = funnel
 
@@ -157,4 +164,5 @@ HANDLERS: dict[str, type[ReportHandler]] = {
     "realtime": RealtimeHandler,
     "custom-events": CustomEventsHandler,
     "timeseries": TimeseriesHandler,
+    "locations": LocationsHandler,
 }

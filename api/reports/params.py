@@ -35,6 +35,7 @@ MAX_YEARS = 3
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT_RE = re.compile(r"^\d{1,9}$")
 _LAST_DAYS = {"7d": 7, "30d": 30, "90d": 90}
+_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,7 @@ class ReportParams:
     page: int
     per_page: int
     format: str
+    country: str | None = None  # ISO 3166-1 alpha-2 filter (summary, pages)
 
     @property
     def offset(self) -> int:
@@ -203,6 +205,10 @@ def parse_params(get: Getter, today: dt.date, all_start: dt.date | None = None) 
     group = get("content_group")
     if group is not None and not 1 <= len(group) <= 200:
         raise ApiError(400, "content_group must be 1 to 200 characters")
+    country = get("country")
+    if country is not None and not _COUNTRY_RE.match(country):
+        raise ApiError(400, "country must be an ISO 3166-1 alpha-2 code: two upper-case"
+                            " letters, e.g. DE")
     return ReportParams(
         website_id=website_id,
         range=rng,
@@ -213,4 +219,5 @@ def parse_params(get: Getter, today: dt.date, all_start: dt.date | None = None) 
         page=_int(get, "page", 1, 1, 10**9),
         per_page=_int(get, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE),
         format=_choice(get, "format", FORMATS, "json") or "json",
+        country=country,
     )

@@ -5,6 +5,9 @@ figures describe that group (see docs/REPORTS.md): visits = visits that viewed a
 page of G (`content_group` rows), pageviews = page views of G's pages, bounce rate
 and average duration over the visits that landed on a page of G (`page` rows with
 grp = G), and unique_visitors is null (visitor ids are not kept per group).
+With `country=DE` every figure comes from the `country` rows of DE (visits from DE and
+their visitors, bounces and duration; page views from DE: 0007_countries.sql);
+`country` and `content_group` together are refused (no such cross-aggregate).
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from psycopg_pool import AsyncConnectionPool
 from api.reports.figures import avg_duration, bounce_rate, change_pct
 from api.reports.params import DateRange, ReportParams
 from api.reports.store import as_int, fetch_one
+from tinytrail.envelope import ApiError
 
 NAME = "summary"
+ALLOWS_COUNTRY = True
 CSV_COLUMNS = ("metric", "value", "previous", "change_pct")
 METRICS = ("visits", "unique_visitors", "pageviews", "bounce_rate", "avg_session_duration_sec")
 
@@ -26,6 +31,14 @@ SELECT sum(visitors) AS visitors, sum(visits) AS visits, sum(pageviews) AS pagev
        sum(bounces) AS bounces, sum(duration_sec) AS duration_sec, sum(visits) AS landed
 FROM agg_site_daily
 WHERE website_id = %(w)s AND day BETWEEN %(s)s AND %(e)s AND is_bot = ANY(%(bots)s)
+"""
+
+_COUNTRY = """
+SELECT sum(visitors) AS visitors, sum(visits) AS visits, sum(pageviews) AS pageviews,
+       sum(bounces) AS bounces, sum(duration_sec) AS duration_sec, sum(visits) AS landed
+FROM agg_dim_daily
+WHERE website_id = %(w)s AND dim = 'country' AND key = %(c)s
+  AND day BETWEEN %(s)s AND %(e)s AND is_bot = ANY(%(bots)s)
 """
 
 _GROUP = """
@@ -43,8 +56,9 @@ WHERE website_id = %(w)s AND dim = 'page' AND grp = %(g)s
 
 async def _figures(pool: AsyncConnectionPool, p: ReportParams, r: DateRange) -> dict[str, Any]:
     args = {"w": p.website_id, "s": r.start, "e": r.end, "bots": p.bot_flags,
-            "g": p.content_group}
-    row = await fetch_one(pool, _GROUP if p.content_group else _SITE, args)
+            "g": p.content_group, "c": p.country}
+    query = _GROUP if p.content_group else _COUNTRY if p.country else _SITE
+    row = await fetch_one(pool, query, args)
     landed = as_int(row["landed"])
     return {
         "visits": as_int(row["visits"]),
@@ -56,6 +70,8 @@ async def _figures(pool: AsyncConnectionPool, p: ReportParams, r: DateRange) -> 
 
 
 async def compute(pool: AsyncConnectionPool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
+    if p.country is not None and p.content_group is not None:
+        raise ApiError(400, "country and content_group cannot be combined on summary")
     now = await _figures(pool, p, p.range)
     data: dict[str, Any] = {"period": p.range.label()}
     if p.compare_range is None:

@@ -28,6 +28,7 @@ REFERRERS = (None, None, "https://www.google.com/search?q=x", "https://t.co/abc"
 PATHS = ("/", "/pricing", "/blog/a", "/blog/b", "/docs/start", "/docs/api", "/about")
 TYPES = ("page_view",) * 6 + ("scroll_25", "scroll_50", "close_tab", "outbound_link", "custom")
 WIDTHS = (None, 360, 390, 800, 1280, 1920)
+COUNTRIES = ("DE", "US", "FR", None, "JP", "BR", "GB")  # None: no country (private address)
 
 
 def visitor_id(n: int, site: str) -> str:
@@ -53,6 +54,10 @@ def traffic(
         path = rng.choice(PATHS)
         ref = rng.choice(REFERRERS)
         utm = rng.random() < 0.2
+        # A visitor's country is fixed, except now and then (the collector's database
+        # changed during the visit): aggregates must stay exact either way.
+        country = COUNTRIES[v % len(COUNTRIES)] if rng.random() < 0.97 else rng.choice(
+            COUNTRIES)
         out.append(
             RawEvent(
                 event_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -69,6 +74,7 @@ def traffic(
                 properties={"plan": "pro"} if etype == "custom" else None,
                 is_bot="bot" in ua,
                 is_excluded=(v % 37 == 0) and rng.random() < excluded_share * 30,
+                country=country,
             )
         )
     return out

@@ -43,7 +43,8 @@ def stored_row(e: Enriched) -> tuple[Any, ...]:
     return (e.event_id, e.received_at_ms, e.website_id, e.visitor_id, e.session_id,
             e.event_type, e.name, e.path, e.referrer_domain, e.referrer_channel,
             e.utm_source, e.utm_medium, e.utm_campaign, e.screen_bucket, e.browser_family,
-            e.os_family, e.device_type, e.content_group, e.is_bot, e.kafka_partition)
+            e.os_family, e.device_type, e.content_group, e.is_bot, e.kafka_partition,
+            e.country)
 
 
 def comparable(s: Session) -> dict[str, Any]:

@@ -34,7 +34,10 @@ BASE = 1_700_000_000_000 - 1_700_000_000_000 % 86_400_000 + 22 * 3600 * 1000  # 
 def mk(i: int, visitor: int, t: int, etype: str, path: str) -> Enriched:
     raw = RawEvent(event_id=str(uuid.UUID(int=i + 10)), received_at_ms=BASE + t, website_id=SITE,
                    visitor_id=f"{visitor:064x}", event_type=etype, url="https://x/", path=path,
-                   name="n" if etype == "custom" else None)
+                   name="n" if etype == "custom" else None,
+                   # mostly the visitor's country; every 7th event another one (the
+                   # collector's database changed mid-visit): figures must stay exact
+                   country=("DE", "FR", None)[visitor % 3] if i % 7 else ("US", None)[i % 2])
     e = Enriched.from_raw(raw, visitor % 3, i)
     e.content_group = "G" if path.startswith("/g") else None
     return e

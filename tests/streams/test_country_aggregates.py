@@ -1,0 +1,103 @@
+"""Country dimensions of the daily aggregates (streams/sessions.py, 0007_countries.sql):
+a worked example, and on generated traffic: the `country` rows add up to the site rows,
+and the `page:CC` rows to the page rows of events with a country."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import defaultdict
+
+from api.reports.pages import PAGE_IN as API_PAGE_IN
+from streams.enrich import EnrichContext, enrich_one
+from streams.enrich.website import WebsiteInfo
+from streams.models import Enriched
+from streams.rebuild import SessionFolder
+from streams.sessions import (
+    BOUNCES,
+    DURATION,
+    EVENTS,
+    PAGE_IN,
+    PAGEVIEWS,
+    UNIQUE,
+    VISITORS,
+    VISITS,
+)
+from tests.streams.gen import traffic
+from tests.streams.test_sessions import mk
+
+
+def fold(events: list[Enriched]) -> dict[tuple, list[int]]:  # type: ignore[type-arg]
+    """Rebuild-style fold; events of one session must be adjacent (sorted by session)."""
+    folder = SessionFolder()
+    for e in sorted(events, key=lambda e: (e.session_id, e.received_at_ms)):
+        folder.add(e)
+    folder.flush()
+    return folder.deltas.nonzero()
+
+
+def test_worked_example() -> None:
+    # Visitor 3 (country DE, "DE" for i % 7 != 0): /a then /b then /a, one visit.
+    # Visitor 5 (country None): one page view: a bounce.
+    evs = [mk(1, 3, 0, "page_view", "/a"), mk(2, 3, 60_000, "page_view", "/b"),
+           mk(3, 3, 90_000, "page_view", "/a"), mk(4, 5, 0, "page_view", "/a")]
+    assert [e.country for e in evs] == ["DE", "DE", "DE", None]
+    for e in evs[:3]:
+        e.session_id = str(uuid.UUID(int=1))
+    evs[3].session_id = str(uuid.UUID(int=2))
+    rows = fold(evs)
+    by = {(k[4], k[5], k[6]): v for k, v in rows.items()}
+    de, unknown = by[("country", "DE", "")], by[("country", "", "")]
+    assert (de[VISITORS], de[VISITS], de[PAGEVIEWS], de[EVENTS], de[BOUNCES], de[DURATION]) == (
+        1, 1, 3, 3, 0, 90)
+    assert (unknown[VISITORS], unknown[VISITS], unknown[PAGEVIEWS], unknown[BOUNCES]) == (
+        1, 1, 1, 1)
+    assert by[("page:DE", "/a", "")][PAGEVIEWS] == 2
+    assert by[("page:DE", "/a", "")][UNIQUE] == 1
+    assert by[("page:DE", "/b", "")][PAGEVIEWS] == 1
+    assert not any(k[0].startswith(PAGE_IN) and k[0] != "page:DE" for k in by)
+
+
+def test_country_rows_add_up_to_the_site_and_page_rows() -> None:
+    rng = random.Random(16)
+    site = str(uuid.UUID(int=7))
+    raws = traffic(rng, [(site, "shop.example")], 3000, 1_700_000_000_000, 20 * 3600 * 1000)
+    info = WebsiteInfo.from_row(site, "shop.example", [])
+    events = []
+    for n, raw in enumerate(raws):
+        e = enrich_one(Enriched.from_raw(raw, n % 4, n), EnrichContext(info))
+        assert isinstance(e, Enriched)
+        if not e.is_excluded:
+            events.append(e)
+    # Sessions as the stream cuts them: the bulk loader's in-order sessioniser.
+    from streams.bulk import sessionise
+    from streams.sessions import Deltas
+
+    sessionise(sorted(events, key=lambda e: e.received_at_ms), Deltas())
+    rows = fold(events)
+    sums: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)  # type: ignore[type-arg]
+    pages: dict[tuple, list[int]] = defaultdict(lambda: [0] * 9)  # type: ignore[type-arg]
+    countries: set[str] = set()
+    for k, v in rows.items():
+        if k[4] == "country":
+            countries.add(k[5])
+            for i in (VISITORS, VISITS, PAGEVIEWS, EVENTS, BOUNCES, DURATION):
+                sums[k[:4]][i] += v[i]
+        elif k[4].startswith(PAGE_IN):
+            pages[(k[:4], k[5], k[6])][PAGEVIEWS] += v[PAGEVIEWS]
+    assert {"DE", "US", ""} <= countries
+    for k, v in rows.items():
+        if k[4] == "":
+            for i in (VISITORS, VISITS, PAGEVIEWS, EVENTS, BOUNCES, DURATION):
+                assert sums[k[:4]][i] == v[i], (k, i)
+    # page:CC page views = page views of the events that have a country
+    want: dict[tuple, int] = defaultdict(int)  # type: ignore[type-arg]
+    for e in events:
+        if e.event_type == "page_view" and e.country:
+            key = (e.website_id, e.received_at_ms // 86_400_000, e.is_bot, e.kafka_partition)
+            want[(key, e.path, e.content_group or "")] += 1
+    assert {k: v[PAGEVIEWS] for k, v in pages.items() if v[PAGEVIEWS]} == dict(want)
+
+
+def test_the_api_reads_the_dim_the_worker_writes() -> None:
+    assert API_PAGE_IN == PAGE_IN
