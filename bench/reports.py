@@ -27,6 +27,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ from api.reports import (  # noqa: E402
     devices,
     flow,
     funnel,
+    locations,
     pages,
     sources,
     summary,
@@ -56,6 +58,13 @@ CHANNELS = [("Direct", None), ("Organic Search", "google.com"), ("Social", "t.co
 DEVICES = [("desktop", "Chrome", "Windows", "1441+"), ("mobile", "Safari", "iOS", "320-375"),
            ("desktop", "Firefox", "Linux", "1025-1440"), ("tablet", "Safari", "iOS", "769-1024")]
 FUNNEL = ["/pricing", "/signup", "signup_complete"]
+# Visitors' countries, Zipf-weighted (None: no country, e.g. a private address); the
+# `?country=` reports filter on FILTER_COUNTRY (the 2nd most common: ~17% of visits).
+COUNTRIES = ["US", "DE", "GB", "FR", "IN", "BR", "JP", "CA", "NL", None, "ES", "IT", "PL",
+             "SE", "AU", "MX", "KR", "CH", "AT", "BE", "TR", "ID", "NG", "ZA", "AR", "NO",
+             "DK", "FI", "PT", "CZ"]
+COUNTRY_WEIGHTS = [1 / (i + 1) for i in range(len(COUNTRIES))]
+FILTER_COUNTRY = "DE"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -69,6 +78,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "TINYTRAIL_DATABASE_URL", CoreSettings().database_url), help="Postgres server URL")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark database")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--reports", default="", help="comma-separated report names to time"
+                    " (default: all, including locations, summary-country, pages-country)")
     return ap.parse_args(argv)
 
 
@@ -94,6 +105,7 @@ def generate(site: str, events: int, days: int, today: dt.date, seed: int):  # t
             channel, ref = rnd.choice(CHANNELS)
             device, browser, os_, screen = rnd.choice(DEVICES)
             bot = rnd.random() < 0.03
+            country = rnd.choices(COUNTRIES, COUNTRY_WEIGHTS)[0]
             t = base_ms + rnd.randint(0, 86_000 - 3000) * 1000
             n = min(rnd.choice((1, 1, 2, 3, 4, 5, 6, 9)), per_day - made)
             for _ in range(n):
@@ -121,7 +133,7 @@ def generate(site: str, events: int, days: int, today: dt.date, seed: int):  # t
                     browser_family=browser, os_family=os_, device_type=device,
                     referrer_domain=ref, referrer_channel=channel,
                     content_group="Blog" if path.startswith("/blog/") else None,
-                    screen_bucket=screen,
+                    screen_bucket=screen, country=country,
                 )
 
 
@@ -192,6 +204,24 @@ SCANS: dict[str, str] = {
           SELECT DISTINCT ON (session_id) path FROM events
           WHERE {_RANGE} AND event_type = 'page_view' ORDER BY session_id, received_at) f
         GROUP BY 1 ORDER BY 2 DESC LIMIT 50""",
+    "summary-country": f"""
+        WITH s AS (SELECT session_id, visitor_id, received_at::date AS day,
+                          count(*) FILTER (WHERE event_type = 'page_view') AS pv,
+                          bool_or(event_type IN ('custom', 'outbound_link')) AS engaged,
+                          extract(epoch FROM max(received_at) - min(received_at))::bigint AS dur
+                   FROM events WHERE {_RANGE} AND country = %(c)s GROUP BY 1, 2, 3)
+        SELECT count(DISTINCT (visitor_id, day)), count(*) FILTER (WHERE pv > 0), sum(pv),
+               count(*) FILTER (WHERE pv = 1 AND NOT engaged),
+               sum(dur) FILTER (WHERE pv > 0) FROM s""",
+    "pages-country": f"""
+        SELECT path, count(*), count(DISTINCT session_id) FROM events
+        WHERE {_RANGE} AND event_type = 'page_view' AND country = %(c)s
+        GROUP BY path ORDER BY 2 DESC, 1 LIMIT 50""",
+    "locations": f"""
+        SELECT country, count(*) FROM (
+          SELECT DISTINCT ON (session_id) country FROM events
+          WHERE {_RANGE} ORDER BY session_id, received_at) f GROUP BY 1 ORDER BY 2 DESC
+        LIMIT 50""",
     "custom-events": f"""
         SELECT event_name, count(*) FROM events WHERE {_RANGE} AND event_type = 'custom'
         GROUP BY 1 ORDER BY 2 DESC LIMIT 50""",
@@ -234,7 +264,8 @@ async def timed(fn: Callable[[], Awaitable[Any]], runs: int) -> tuple[float, flo
 
 
 async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
-                  scan_runs: int) -> list[tuple[str, str, float, float, float, float]]:
+                  scan_runs: int, only: frozenset[str] = frozenset(),
+                  ) -> list[tuple[str, str, float, float, float, float]]:
     pool = make_pool(settings, name="bench", max_size=2)
     await open_pool(pool)
     steps = [funnel.step_of(s) for s in FUNNEL]
@@ -247,7 +278,12 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
         "custom-events": lambda p: custom_events.compute(pool, p, None),
         "timeseries": lambda p: timeseries.compute(pool, p, timeseries.Extra("pageviews", None)),
         "funnel": lambda p: funnel.compute(pool, p, steps),
+        "locations": lambda p: locations.compute(pool, p),
+        "summary-country": lambda p: summary.compute(pool, replace(p, country=FILTER_COUNTRY)),
+        "pages-country": lambda p: pages.compute(pool, replace(p, country=FILTER_COUNTRY)),
     }
+    if only:
+        reports = {k: v for k, v in reports.items() if k in only}
     out = []
     try:
         for period in PERIODS:
@@ -261,12 +297,15 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
                 async def scan(name: str = name, lo: dt.datetime = lo,
                                hi: dt.datetime = hi) -> Any:
                     async with pool.connection() as conn:
-                        cur = await conn.execute(SCANS[name], {"w": site, "lo": lo, "hi": hi})
+                        cur = await conn.execute(SCANS[name], {"w": site, "lo": lo, "hi": hi,
+                                                               "c": FILTER_COUNTRY})
                         rows = await cur.fetchall()
                     return _walk([(r["session_id"], r["array_agg"]) for r in rows]) \
                         if name == "funnel" else rows
 
-                s50, s95 = await timed(scan, scan_runs)
+                s50 = s95 = float("nan")  # --scan-runs 0: reports only
+                if scan_runs > 0:
+                    s50, s95 = await timed(scan, scan_runs)
                 out.append((name, period, r50, r95, s50, s95))
                 print(f"{name:14} {period:4} report p50 {r50:8.1f} p95 {r95:8.1f} ms | "
                       f"scan p50 {s50:9.1f} p95 {s95:9.1f} ms | x{s50 / r50:,.0f}", flush=True)
@@ -290,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
             conn.execute("VACUUM ANALYZE events")
             conn.execute("VACUUM ANALYZE agg_site_daily")
             conn.execute("VACUUM ANALYZE agg_dim_daily")
-        rows = asyncio.run(measure(settings, site, today, args.runs, args.scan_runs))
+        rows = asyncio.run(measure(settings, site, today, args.runs, args.scan_runs,
+                                       frozenset(filter(None, args.reports.split(",")))))
     finally:
         if not args.keep:
             with psycopg.connect(args.server, autocommit=True) as conn:

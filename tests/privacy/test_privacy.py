@@ -33,14 +33,18 @@ from tests.system_harness import (
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka]
 
 EXCLUDED_IP = "203.0.113.77"  # inside the website's excluded range 203.0.113.0/24
-IPS = [client_ip(n) for n in range(40)] + [EXCLUDED_IP]
+# Public addresses the country database lists (DE, GB, JP; IPv6 and IPv4-mapped IPv6):
+# the collector looks these up, so the run proves the lookup leaves no address behind.
+PUBLIC_IPS = ["193.99.144.85", "81.2.69.162", "2a00:1450:4001:80b::2011", "202.12.27.34",
+              "::ffff:81.2.69.163", "81.2.69.163"]
+IPS = [client_ip(n) for n in range(40)] + [EXCLUDED_IP] + PUBLIC_IPS[:5]
 
 
 def needles(system: System) -> list[bytes]:
     """Byte strings that must not appear: every probe IP in its usual spellings."""
     out = {IPV4_PREFIX.encode(), EXCLUDED_IP.encode(), IPV6_PREFIX.encode(),
            b"2001:0db8:", b"2001:DB8:"}
-    for ip in IPS:
+    for ip in IPS + PUBLIC_IPS:
         out.add(ip.encode())
     return sorted(out)
 
@@ -118,6 +122,14 @@ def test_no_raw_ip_in_kafka(system: System, traffic: dict[str, int]) -> None:
     seen, hits = asyncio.run(scan())
     assert seen >= traffic["accepted"]
     assert not hits, hits[:10]
+
+
+def test_public_addresses_left_only_their_country(system: System,
+                                                  traffic: dict[str, int]) -> None:
+    first = len(IPS) - 5  # the PUBLIC_IPS probes are the last five
+    rows = system.sql("SELECT path, country FROM events WHERE path = ANY(%s)",
+                      ([f"/privacy/{n}" for n in range(first, len(IPS))],))
+    assert sorted(c for _, c in rows) == ["DE", "DE", "GB", "GB", "JP"], rows
 
 
 def test_no_raw_ip_in_postgres(system: System, traffic: dict[str, int]) -> None:
