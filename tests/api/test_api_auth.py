@@ -83,7 +83,7 @@ ROUTES = [
     Route("POST", "/api/v1/admin/aggregate", True, body=lambda w: {"date": _yesterday()}),
     _report("summary"), _report("pages"), _report("sources"), _report("devices"),
     _report("flow"), _report("funnel", {"steps[]": ["/a", "/b"]}), _report("realtime"),
-    _report("custom-events"), _report("timeseries"),
+    _report("custom-events"), _report("timeseries"), _report("locations"),
 ]
 IDS = [f"{r.method} {r.template}" for r in ROUTES]
 
