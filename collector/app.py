@@ -160,6 +160,9 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
         raise
     salts = DailySalt(redis)
     salts.start()
+    countries = open_country_db(settings.country_db_path)  # opened by the settings already
+    log.info("country database %s (%s, built %s)", countries.info.path,
+             countries.info.database_type, countries.info.built.isoformat())
     return CollectorDeps(
         settings=settings,
         pool=pool,
@@ -172,7 +175,7 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
         ),
         publisher=Publisher(producer, settings),
         trusted=settings.trusted_networks,
-        country_of=open_country_db(settings.country_db_path).lookup,
+        country_of=countries.lookup,
     )
 
 
