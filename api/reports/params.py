@@ -35,7 +35,7 @@ MAX_YEARS = 3
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _INT_RE = re.compile(r"^\d{1,9}$")
 _LAST_DAYS = {"7d": 7, "30d": 30, "90d": 90}
-_COUNTRY_RE = re.compile(r"^[A-Z]{2}$")
+_COUNTRY_RE = re.compile(r"[A-Z]{2}")  # fullmatch: "$" would let "DE\n" through
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +206,7 @@ def parse_params(get: Getter, today: dt.date, all_start: dt.date | None = None) 
     if group is not None and not 1 <= len(group) <= 200:
         raise ApiError(400, "content_group must be 1 to 200 characters")
     country = get("country")
-    if country is not None and not _COUNTRY_RE.match(country):
+    if country is not None and not _COUNTRY_RE.fullmatch(country):
         raise ApiError(400, "country must be an ISO 3166-1 alpha-2 code: two upper-case"
                             " letters, e.g. DE")
     return ReportParams(

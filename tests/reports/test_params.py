@@ -119,6 +119,11 @@ def test_defaults() -> None:
     assert (p.page, p.per_page, p.format, p.offset, p.bot_flags) == (1, 50, "json", 0, [False])
 
 
+def test_country_is_kept_as_given() -> None:
+    assert parse_params(getter(website_id=SITE, country="DE"), D("2026-03-01")).country == "DE"
+    assert parse_params(getter(website_id=SITE), D("2026-03-01")).country is None
+
+
 def test_custom_dates_override_period_and_compare() -> None:
     p = parse_params(getter(website_id=SITE, period="90d", start_date="2026-02-23",
                             end_date="2026-03-01", compare="previous_period",
@@ -164,6 +169,13 @@ def test_wants_all_start_only_for_period_all_without_dates() -> None:
         pytest.param({"per_page": "501"}, "per_page", id="per-page-too-big"),
         pytest.param({"per_page": "1.5"}, "per_page", id="per-page-float"),
         pytest.param({"format": "xml"}, "format", id="format"),
+        pytest.param({"country": "de"}, "country", id="country-lower-case"),
+        pytest.param({"country": "DEU"}, "country", id="country-alpha-3"),
+        pytest.param({"country": "D"}, "country", id="country-one-letter"),
+        pytest.param({"country": ""}, "country", id="country-empty"),
+        pytest.param({"country": "D1"}, "country", id="country-digit"),
+        pytest.param({"country": "DE\n"}, "country", id="country-newline"),
+        pytest.param({"country": "ÄÖ"}, "country", id="country-non-ascii"),
     ],
 )
 def test_invalid_parameters_are_400_naming_the_parameter(
