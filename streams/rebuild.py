@@ -28,9 +28,11 @@ from psycopg_pool import AsyncConnectionPool
 from streams.compaction import compact_day_locked
 from streams.models import Enriched
 from streams.sessions import (
+    VISITORS,
     AggKey,
     Deltas,
     Session,
+    SessionKey,
     add_change,
     apply_event,
     new_session,
@@ -106,24 +108,46 @@ class SessionFolder:
         self.deltas = Deltas()
         self.events = 0
         self.sessions = 0
-        self._visitors: set[tuple[str, str, int, bool, int]] = set()
+        # Per (website, visitor, day, bot, kpart): the first event seen by the stream, as
+        # (kafka offset, time, event id), and the country of its session.
+        self._visitors: dict[SessionKey, tuple[tuple[int, int, str], str]] = {}
         self._cur: Session | None = None
+        self._mark: tuple[int, int, str] = (0, 0, "")
 
     def add(self, ev: Enriched) -> None:
         self.events += 1
+        mark = (ev.kafka_offset, ev.received_at_ms, ev.event_id)
         if self._cur is None or self._cur.session_id != ev.session_id:
             self.flush()
             self._cur = new_session(ev, ev.session_id, first_of_day=False)
+            self._mark = mark
+        elif mark < self._mark:
+            self._mark = mark
         apply_event(self._cur, ev, self.deltas)
 
     def flush(self) -> None:
+        """Add the current session's figures. Exactly one session per (website, visitor,
+        day, bot, kpart) counts the visitor: the stream's `first_of_day` session, the one
+        that holds the key's first event in partition order (lowest Kafka offset; time
+        and event id break ties, as for bulk loads whose offsets are all 0). The site row
+        does not care which; the `country` rows do when one visitor's visits of a day had
+        different countries (the collector's database changed in between)."""
         s = self._cur
         if s is None:
             return
-        # Exactly one session per (website, visitor, day, bot, kpart) counts the visitor.
-        s.first_of_day = s.key not in self._visitors
-        self._visitors.add(s.key)
-        add_change(self.deltas, None, s)
+        add_change(self.deltas, None, s)  # first_of_day False: visitors counted below
+        k = s.key
+        row = self.deltas.row
+        w, _, d, b, kp = k
+        best = self._visitors.get(k)
+        if best is None:
+            row((w, d, b, kp, "", "", ""))[VISITORS] += 1
+            row((w, d, b, kp, "country", s.country, ""))[VISITORS] += 1
+            self._visitors[k] = (self._mark, s.country)
+        elif self._mark < best[0]:
+            row((w, d, b, kp, "country", best[1], ""))[VISITORS] -= 1
+            row((w, d, b, kp, "country", s.country, ""))[VISITORS] += 1
+            self._visitors[k] = (self._mark, s.country)
         self.sessions += 1
         self._cur = None
 

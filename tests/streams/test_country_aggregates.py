@@ -101,3 +101,23 @@ def test_country_rows_add_up_to_the_site_and_page_rows() -> None:
 
 def test_the_api_reads_the_dim_the_worker_writes() -> None:
     assert API_PAGE_IN == PAGE_IN
+
+
+def test_rebuild_counts_the_visitor_where_the_stream_did() -> None:
+    """One visitor, two visits on one day, in two countries (the collector's database
+    changed in between). The stream counts the visitor with its first visit (the one its
+    first message, lowest offset, created); the rebuild must too, whatever the session
+    ids' order (they are random)."""
+    from tests.streams.test_sessions import stream_fold
+
+    first = mk(1, 3, 0, "page_view", "/a")  # visitor 3: DE
+    second = mk(14, 3, 45 * 60_000, "page_view", "/b")  # i % 7 == 0, i even: "US"
+    assert (first.country, second.country) == ("DE", "US")
+    first.kafka_offset, second.kafka_offset = 0, 1
+    stream = stream_fold([first, second], [])
+    for sids in (("a", "b"), ("b", "a")):  # the second visit's id sorts first, then last
+        first.session_id, second.session_id = sids
+        rows = fold([first, second])
+        assert rows == stream.nonzero(), sids
+        by = {k[5]: v[VISITORS] for k, v in rows.items() if k[4] == "country"}
+        assert by == {"DE": 1, "US": 0}

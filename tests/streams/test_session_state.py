@@ -44,7 +44,7 @@ def stored_row(e: Enriched) -> tuple[Any, ...]:
             e.event_type, e.name, e.path, e.referrer_domain, e.referrer_channel,
             e.utm_source, e.utm_medium, e.utm_campaign, e.screen_bucket, e.browser_family,
             e.os_family, e.device_type, e.content_group, e.is_bot, e.kafka_partition,
-            e.country)
+            e.country, e.kafka_offset)
 
 
 def comparable(s: Session) -> dict[str, Any]:

@@ -3,6 +3,7 @@ the batch split and arrival order; each event lands in exactly one realtime wind
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 
@@ -61,7 +62,10 @@ def stream_fold(events: list[Enriched], cuts: list[int]) -> Deltas:
                 latest[k] = s
             if not joins(s, e):
                 n += 1
-                s = new_session(e, f"s{n}", first_of_day=s is None)
+                # ids in no particular order, as the sink's random ones: the rebuild,
+                # which reads sessions by id, must not depend on their order
+                sid = hashlib.sha256(str(n).encode()).hexdigest()
+                s = new_session(e, sid, first_of_day=s is None)
                 before[s.session_id] = None
                 work[s.session_id] = s
                 latest[k] = s
@@ -87,6 +91,8 @@ event_st = st.tuples(
 def test_stream_deltas_equal_rebuild_fold(spec: list, cuts: list[int], rnd: random.Random) -> None:
     events = [mk(i, *s) for i, s in enumerate(spec)]
     rnd.shuffle(events)  # arrival order is not time order
+    for n, e in enumerate(events):
+        e.kafka_offset = n  # but it is offset order (one partition's messages, in order)
     acc = stream_fold(events, cuts)
     folder = SessionFolder()
     for e in sorted(events, key=lambda e: e.session_id):
