@@ -81,6 +81,10 @@ def sessionise(events: list[Enriched], acc: Deltas) -> list[Session]:
     """
     live = sorted((e for e in events if not e.is_excluded),
                   key=lambda e: (session_key(e), e.received_at_ms, e.event_id))
+    # Arrival in time order means offsets in time order: the rebuild counts a visitor
+    # with the session of its lowest offset, as the stream does (streams/rebuild.py).
+    for n, e in enumerate(sorted(live, key=lambda e: (e.received_at_ms, e.event_id))):
+        e.kafka_offset = n
     for e in events:
         if e.is_excluded:
             e.session_id = NIL_SESSION
