@@ -93,7 +93,22 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def build_requests(port: int, website_id: str, clients: int) -> list[bytes]:
+# First octets of public IPv4 networks in every region (the country database lists
+# them), for --public-ips: the collector's country lookup then does real work. These
+# addresses only travel in X-Forwarded-For to the loopback servers; nothing is sent
+# to them.
+PUBLIC_FIRST_OCTETS = (81, 193, 202, 200, 41, 77, 139, 8, 31, 185, 103, 177)
+
+
+def client_address(i: int, public: bool) -> str:
+    if public:
+        first = PUBLIC_FIRST_OCTETS[i % len(PUBLIC_FIRST_OCTETS)]
+        return f"{first}.{(i >> 12) & 255}.{(i >> 4) & 255}.{1 + (i & 15)}"
+    return f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+
+
+def build_requests(port: int, website_id: str, clients: int,
+                   public: bool = False) -> list[bytes]:
     body = orjson.dumps({
         "website_id": website_id, "event_type": "page_view", "path": "/p",
         "url": "https://bench.example/p?utm_source=x", "referrer": "https://t.co/a",
@@ -103,7 +118,7 @@ def build_requests(port: int, website_id: str, clients: int) -> list[bytes]:
           "Chrome/120.0.0.0 Safari/537.36")
     out = []
     for i in range(clients):
-        ip = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+        ip = client_address(i, public)
         head = (
             f"POST /api/v1/collect HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
             f"User-Agent: {ua}\r\nContent-Type: text/plain\r\nX-Forwarded-For: {ip}\r\n"
@@ -242,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--connections", type=int, default=32, help="keep-alive connections")
     p.add_argument("--clients", type=int, default=5000, help="distinct client IPs")
     p.add_argument("--cpu", type=int, default=0, help="core both servers are pinned to")
+    p.add_argument("--public-ips", action="store_true",
+                   help="public client addresses (countries looked up) instead of 10.x")
     args = p.parse_args(argv)
     if not 1 <= args.rounds <= 20 or not 0.5 <= args.duration <= 60:
         p.error("--rounds must be 1-20 and --duration 0.5-60 (the bench is bounded)")
@@ -277,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
             procs[n] = start_server(n, ports[n], env, args.cpu)
         for n in names:
             wait_health(ports[n])
-        reqs = {n: build_requests(ports[n], website_id, args.clients) for n in names}
+        reqs = {n: build_requests(ports[n], website_id, args.clients, args.public_ips)
+                for n in names}
         for n in names:
             asyncio.run(drive(ports[n], reqs[n], args.connections, args.warmup))
         for r in range(args.rounds):
