@@ -32,7 +32,13 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from streams.sink import ADVISORY_NS, DIM_COUNTERS, EPOCH_UTC, SITE_COUNTERS
+from streams.sink import (
+    ADVISORY_NS,
+    DIM_COUNTERS,
+    EPOCH_UTC,
+    PAGE_COUNTRY_COUNTERS,
+    SITE_COUNTERS,
+)
 
 log = logging.getLogger("tinytrail.streams.compaction")
 
@@ -55,6 +61,10 @@ _SITE_SQL = _collapse_sql("agg_site_daily", ("website_id", "day", "is_bot"), SIT
 _DIM_SQL = _collapse_sql(
     "agg_dim_daily", ("website_id", "day", "is_bot", "dim", "key", "grp"), DIM_COUNTERS
 )
+_PAGE_COUNTRY_SQL = _collapse_sql(
+    "agg_page_country_daily", ("website_id", "country", "day", "is_bot", "path", "grp"),
+    PAGE_COUNTRY_COUNTERS,
+)
 
 
 def day_ordinal(day: dt.date) -> int:
@@ -66,7 +76,8 @@ async def compact_day_locked(conn: Any, day: dt.date) -> tuple[int, int]:
     advisory lock. Returns (site rows, dim rows) after compaction."""
     site = await conn.execute(_SITE_SQL, {"day": day})
     dim = await conn.execute(_DIM_SQL, {"day": day})
-    return site.rowcount, dim.rowcount
+    page_country = await conn.execute(_PAGE_COUNTRY_SQL, {"day": day})
+    return site.rowcount, dim.rowcount + page_country.rowcount
 
 
 async def compact_day(pool: AsyncConnectionPool, day: dt.date) -> tuple[int, int]:

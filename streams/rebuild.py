@@ -39,13 +39,18 @@ from streams.sessions import (
 )
 from streams.sink import (
     ADVISORY_NS,
+    AGG_TABLES,
     DIM_COUNTERS,
     DIM_KEY,
     EPOCH_UTC,
+    PAGE_COUNTRY_COUNTERS,
+    PAGE_COUNTRY_KEY,
     SITE_COUNTERS,
     SITE_KEY,
     dim_row,
+    page_country_row,
     site_row,
+    split_deltas,
 )
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
 
@@ -156,8 +161,7 @@ async def copy_aggregates(cur: Any, rows: dict[AggKey, list[int]]) -> None:
     """COPY aggregate rows straight into the tables: the caller guarantees that none of
     these keys exists (the day's rows were just deleted under its exclusive lock), so no
     upsert is needed; the dict keys are unique by construction."""
-    site = sorted((k, v) for k, v in rows.items() if k[4] == "")
-    dims = sorted((k, v) for k, v in rows.items() if k[4] != "")
+    site, dims, pcs = split_deltas(rows.items())
     if site:
         async with cur.copy(f"COPY agg_site_daily ({', '.join(SITE_KEY + SITE_COUNTERS)})"
                             " FROM STDIN") as cp:
@@ -168,6 +172,12 @@ async def copy_aggregates(cur: Any, rows: dict[AggKey, list[int]]) -> None:
                             " FROM STDIN") as cp:
             for k, v in dims:
                 await cp.write_row(dim_row(k, v))
+    if pcs:
+        async with cur.copy("COPY agg_page_country_daily"
+                            f" ({', '.join(PAGE_COUNTRY_KEY + PAGE_COUNTRY_COUNTERS)})"
+                            " FROM STDIN") as cp:
+            for k, v in pcs:
+                await cp.write_row(page_country_row(k, v))
 
 
 async def rebuild_day(
@@ -198,7 +208,7 @@ async def rebuild_day(
                 for row in rows:
                     folder.add(enriched_from_tuple(row))
         folder.flush()
-        for table in ("agg_site_daily", "agg_dim_daily"):
+        for table in AGG_TABLES:
             await conn.execute(
                 f"DELETE FROM {table} WHERE day = %(day)s{site_filter}", params  # noqa: S608
             )

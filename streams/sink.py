@@ -55,6 +55,10 @@ from streams.models import NIL_SESSION, Enriched
 from streams.session_state import MemorySessions, SessionTable, lookup
 from streams.sessions import (
     DAY_MS,
+    PAGE_IN,
+    PAGEVIEWS,
+    UNIQUE,
+    AggKey,
     Deltas,
     Session,
     SessionKey,
@@ -106,6 +110,10 @@ SITE_IDX = (0, 1, 2, 6, 7, 8)
 DIM_COUNTERS = ("visits", "pageviews", "unique_pageviews", "entries", "exits", "bounces",
                 "duration_sec", "events", "visitors")  # visitors: 0007_countries.sql
 DIM_IDX = (1, 2, 3, 4, 5, 6, 7, 8, 0)
+# Deltas with dim "page:CC" go to agg_page_country_daily (0007_countries.sql).
+PAGE_COUNTRY_KEY = ("website_id", "country", "day", "is_bot", "path", "grp", "kpart")
+PAGE_COUNTRY_COUNTERS = ("pageviews", "unique_pageviews")
+AGG_TABLES = ("agg_site_daily", "agg_dim_daily", "agg_page_country_daily")
 
 
 PHASE_SECONDS = Counter(
@@ -177,6 +185,22 @@ def dim_row(k: tuple, v: Sequence[int]) -> tuple:  # type: ignore[type-arg]
     return (k[0], day_date(k[1]), k[2], k[4], k[5], k[6], k[3], *(v[i] for i in DIM_IDX))
 
 
+def page_country_row(k: tuple, v: Sequence[int]) -> tuple:  # type: ignore[type-arg]
+    """Delta key (w, day, bot, kpart, "page:DE", path, grp) -> PAGE_COUNTRY_KEY + counters."""
+    return (k[0], k[4][len(PAGE_IN):], day_date(k[1]), k[2], k[5], k[6], k[3],
+            v[PAGEVIEWS], v[UNIQUE])
+
+
+def split_deltas(rows: Iterable[tuple[AggKey, list[int]]]) -> tuple[list, list, list]:  # type: ignore[type-arg]
+    """(site, dim, page-country) rows of non-zero deltas, each sorted (lock order)."""
+    site, dims, pcs = [], [], []
+    for kv in rows:
+        if any(kv[1]):
+            dim = kv[0][4]
+            (site if not dim else pcs if dim.startswith(PAGE_IN) else dims).append(kv)
+    return sorted(site), sorted(dims), sorted(pcs)
+
+
 async def _add_rows(
     cur: psycopg.AsyncCursor[object], table: str, key: Sequence[str],
     counters: Sequence[str], rows: Iterable[tuple],  # type: ignore[type-arg]
@@ -202,17 +226,16 @@ async def write_deltas(cur: psycopg.AsyncCursor[object], deltas: dict) -> None: 
     """Add combined deltas to the aggregate tables (one statement per table); all-zero
     rows (a figure that moved and moved back) are left out. Table and column names are
     this module's constants, never input."""
-    site = []
-    dims = []
-    for kv in deltas.items():
-        if any(kv[1]):
-            (dims if kv[0][4] else site).append(kv)
+    site, dims, pcs = split_deltas(deltas.items())
     if site:
         await _add_rows(cur, "agg_site_daily", SITE_KEY, SITE_COUNTERS,
-                        (site_row(k, v) for k, v in sorted(site)))
+                        (site_row(k, v) for k, v in site))
     if dims:
         await _add_rows(cur, "agg_dim_daily", DIM_KEY, DIM_COUNTERS,
-                        (dim_row(k, v) for k, v in sorted(dims)))
+                        (dim_row(k, v) for k, v in dims))
+    if pcs:
+        await _add_rows(cur, "agg_page_country_daily", PAGE_COUNTRY_KEY, PAGE_COUNTRY_COUNTERS,
+                        (page_country_row(k, v) for k, v in pcs))
 
 
 class PartitionKeeper:

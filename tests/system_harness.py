@@ -599,7 +599,7 @@ async def wait_quiet(system: System, timeout: float = 90) -> int:
         await asyncio.sleep(1.0)
 
 
-AGG_TABLES = ("agg_site_daily", "agg_dim_daily")
+AGG_TABLES = ("agg_site_daily", "agg_dim_daily", "agg_page_country_daily")
 
 
 def aggregate_rows(system: System) -> dict[str, list[tuple[Any, ...]]]:
@@ -615,7 +615,8 @@ def aggregate_rows(system: System) -> dict[str, list[tuple[Any, ...]]]:
     return out
 
 
-_AGG_KEYS = {"website_id", "day", "is_bot", "kpart", "dim", "key", "grp", "updated_at"}
+_AGG_KEYS = {"website_id", "day", "is_bot", "kpart", "dim", "key", "grp", "updated_at",
+             "country", "path"}
 
 
 async def assert_aggregates_equal_rebuild(system: System) -> int:

@@ -3,7 +3,7 @@
 Sums `agg_dim_daily` rows with dim = 'page'. A row is (path, content group): the
 group is the one the worker assigned at ingest, so a path whose group changed
 inside the period appears once per group. `content_group=G` keeps G's rows.
-`country=DE` reads the rows of dim 'page:DE' instead (page views of events from DE,
+`country=DE` reads `agg_page_country_daily` instead (page views of events from DE,
 unique page views of visits from DE; migrations/0007_countries.sql).
 """
 
@@ -18,13 +18,12 @@ from api.reports.store import as_int, fetch_all
 
 NAME = "pages"
 ALLOWS_COUNTRY = True
-PAGE_IN = "page:"  # = streams.sessions.PAGE_IN (the API does not import the worker's code)
 CSV_COLUMNS = ("path", "contentGroup", "pageviews", "uniquePageviews")
 
 _QUERY = """
 SELECT key AS path, grp, sum(pageviews) AS pageviews, sum(unique_pageviews) AS upv
 FROM agg_dim_daily
-WHERE website_id = %(w)s AND dim = %(dim)s AND day BETWEEN %(s)s AND %(e)s
+WHERE website_id = %(w)s AND dim = 'page' AND day BETWEEN %(s)s AND %(e)s
   AND is_bot = ANY(%(bots)s) AND (%(g)s::text IS NULL OR grp = %(g)s::text)
 GROUP BY key, grp
 HAVING sum(pageviews) > 0
@@ -33,11 +32,22 @@ LIMIT %(limit)s OFFSET %(offset)s
 """
 
 
+_BY_COUNTRY = """
+SELECT path, grp, sum(pageviews) AS pageviews, sum(unique_pageviews) AS upv
+FROM agg_page_country_daily
+WHERE website_id = %(w)s AND country = %(c)s AND day BETWEEN %(s)s AND %(e)s
+  AND is_bot = ANY(%(bots)s) AND (%(g)s::text IS NULL OR grp = %(g)s::text)
+GROUP BY path, grp
+HAVING sum(pageviews) > 0
+ORDER BY sum(pageviews) DESC, path COLLATE "C", grp COLLATE "C"
+LIMIT %(limit)s OFFSET %(offset)s
+"""
+
+
 async def compute(pool: AsyncConnectionPool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
-    rows = await fetch_all(pool, _QUERY, {
-        "w": p.website_id, "dim": "page" if p.country is None else PAGE_IN + p.country,
-        "s": p.range.start, "e": p.range.end, "bots": p.bot_flags,
-        "g": p.content_group, "limit": p.per_page, "offset": p.offset,
+    rows = await fetch_all(pool, _QUERY if p.country is None else _BY_COUNTRY, {
+        "w": p.website_id, "c": p.country, "s": p.range.start, "e": p.range.end,
+        "bots": p.bot_flags, "g": p.content_group, "limit": p.per_page, "offset": p.offset,
     })
     return {
         "period": p.range.label(),

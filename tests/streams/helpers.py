@@ -18,8 +18,14 @@ SITE_SQL = (
 )
 DIM_SQL = (
     "SELECT website_id::text, day, is_bot, dim, key, grp, kpart, visits, pageviews,"
-    " unique_pageviews, entries, exits, bounces, duration_sec, events FROM agg_dim_daily {where}"
-    " ORDER BY 1, 2, 3, 4, 5, 6, 7"
+    " unique_pageviews, entries, exits, bounces, duration_sec, events, visitors"
+    " FROM agg_dim_daily {where} ORDER BY 1, 2, 3, 4, 5, 6, 7"
+)
+# Page-by-country rows, shaped like dim rows (dim "page:CC") so one diff covers both.
+PAGE_COUNTRY_SQL = (
+    "SELECT website_id::text, day, is_bot, 'page:' || country, path, grp, kpart, 0::bigint,"
+    " pageviews, unique_pageviews, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
+    " 0::bigint FROM agg_page_country_daily {where} ORDER BY 1, 2, 3, 4, 5, 6, 7"
 )
 
 
@@ -55,6 +61,8 @@ def snapshot(dsn: str, sites: list[str]) -> tuple[list[Any], list[Any]]:
     with psycopg.connect(dsn) as conn:
         site = [r for r in conn.execute(SITE_SQL.format(where=where), (sites,)) if any(r[4:])]
         dim = [r for r in conn.execute(DIM_SQL.format(where=where), (sites,)) if any(r[7:])]
+        dim += [r for r in conn.execute(PAGE_COUNTRY_SQL.format(where=where), (sites,))
+                if any(r[7:])]
     return site, dim
 
 

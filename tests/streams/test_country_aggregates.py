@@ -8,7 +8,6 @@ import random
 import uuid
 from collections import defaultdict
 
-from api.reports.pages import PAGE_IN as API_PAGE_IN
 from streams.enrich import EnrichContext, enrich_one
 from streams.enrich.website import WebsiteInfo
 from streams.models import Enriched
@@ -97,10 +96,6 @@ def test_country_rows_add_up_to_the_site_and_page_rows() -> None:
             key = (e.website_id, e.received_at_ms // 86_400_000, e.is_bot, e.kafka_partition)
             want[(key, e.path, e.content_group or "")] += 1
     assert {k: v[PAGEVIEWS] for k, v in pages.items() if v[PAGEVIEWS]} == dict(want)
-
-
-def test_the_api_reads_the_dim_the_worker_writes() -> None:
-    assert API_PAGE_IN == PAGE_IN
 
 
 def test_rebuild_counts_the_visitor_where_the_stream_did() -> None:
