@@ -21,7 +21,8 @@ Rules (tested in tests/collector/test_country.py):
 Example: "81.2.69.160" -> "GB"; "2a00:1450:4001:80b::200e" -> "DE"; "10.0.0.1" -> None.
 
 Lookups are cached (LRU, `CACHE_SIZE` addresses, in this process's memory only; never
-written anywhere): a cache hit costs ~0.1 us, a miss ~2 us (ipaddress check + mmdb read).
+written anywhere): measured on the shared 2-core machine, a hit costs ~0.25 us, a miss
+~15 us (mostly `ipaddress`'s is_global check; the mmdb read is ~1 us), ~5 us for a private one.
 """
 
 from __future__ import annotations
