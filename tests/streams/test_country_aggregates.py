@@ -4,9 +4,13 @@ and the `page:CC` rows to the page rows of events with a country."""
 
 from __future__ import annotations
 
+import datetime as dt
 import random
 import uuid
 from collections import defaultdict
+
+import psycopg
+import pytest
 
 from streams.enrich import EnrichContext, enrich_one
 from streams.enrich.website import WebsiteInfo
@@ -23,6 +27,7 @@ from streams.sessions import (
     VISITS,
 )
 from tests.streams.gen import traffic
+from tests.streams.helpers import make_sites
 from tests.streams.test_sessions import mk
 
 
@@ -116,3 +121,25 @@ def test_rebuild_counts_the_visitor_where_the_stream_did() -> None:
         assert rows == stream.nonzero(), sids
         by = {k[5]: v[VISITORS] for k, v in rows.items() if k[4] == "country"}
         assert by == {"DE": 1, "US": 0}
+
+
+@pytest.mark.postgres
+def test_a_worker_of_the_previous_release_can_still_write(pg_dsn: str) -> None:
+    """During an upgrade the migration runs before the old workers stop: their write path
+    (scratch table `LIKE agg_dim_daily`, COPY of the old columns, INSERT SELECT *) must
+    still work on the new schema (0007_countries.sql keeps `visitors` nullable)."""
+    site = make_sites(pg_dsn, 1)[0][0]
+    old = ("website_id", "day", "is_bot", "dim", "key", "grp", "kpart", "visits", "pageviews",
+           "unique_pageviews", "entries", "exits", "bounces", "duration_sec", "events")
+    with psycopg.connect(pg_dsn) as conn:
+        conn.execute("CREATE TEMP TABLE tmp_agg_dim_daily (LIKE agg_dim_daily)"
+                     " ON COMMIT DELETE ROWS")
+        with conn.cursor().copy(f"COPY tmp_agg_dim_daily ({', '.join(old)}) FROM STDIN") as cp:
+            cp.write_row((site, dt.date(2026, 3, 1), False, "device", "desktop", "", 0, 1, 0, 0,
+                          0, 0, 0, 0, 0))
+        conn.execute("INSERT INTO agg_dim_daily SELECT * FROM tmp_agg_dim_daily ON CONFLICT"
+                     " (website_id, day, is_bot, dim, key, grp, kpart) DO UPDATE SET"
+                     " visits = agg_dim_daily.visits + EXCLUDED.visits")
+        row = conn.execute("SELECT visits, visitors FROM agg_dim_daily WHERE website_id = %s",
+                           (site,)).fetchone()
+    assert row == (1, None)

@@ -12,7 +12,13 @@ ALTER TABLE events ADD COLUMN IF NOT EXISTS country text;
 --             the visits whose first event has that code; pageviews and events of
 --             the events that have it (the two agree unless the database changed during
 --             a visit). Sums over keys equal agg_site_daily. ~30 codes: few rows.
-ALTER TABLE agg_dim_daily ADD COLUMN IF NOT EXISTS visitors bigint NOT NULL DEFAULT 0;
+--
+-- Nullable on purpose: a worker of the previous release, still running while the
+-- upgrade rolls, builds its scratch table with `LIKE agg_dim_daily` (NOT NULL copied,
+-- defaults not) and COPYs without this column; NOT NULL would refuse every batch it
+-- writes. Its rows get NULL (no country rows: it does not know countries), which SUM
+-- ignores.
+ALTER TABLE agg_dim_daily ADD COLUMN IF NOT EXISTS visitors bigint DEFAULT 0;
 
 -- Pages by country (`pages?country=DE`): page views of events from the country, unique
 -- page views = visits from the country that viewed the path; known codes only. A table
