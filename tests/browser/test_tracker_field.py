@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -95,15 +96,16 @@ BUY = ("<button id=buy onclick=\"analytics.track('purchase'); checkout()\">Buy</
        "</script>")
 
 
-@pytest.mark.parametrize("case", ["dnt", "localhost", "file"])
+@pytest.mark.parametrize("case", ["dnt", "localhost", "file", "app.localhost", "0.0.0.0"])
 async def test_track_is_a_no_op_when_not_tracking(
     case: str, live_collector: RunningCollector, pages: PageServer,
     core_settings: CoreSettings, pg_dsn: str, tmp_path: Path,
 ) -> None:
     site = await new_site(pg_dsn, live_collector)
-    attrs = {"dnt": "data-allow-localhost", "localhost": "", "file": ""}[case]
+    attrs = "data-allow-localhost" if case == "dnt" else ""
     pages.html = page(site, tracker_src(live_collector), attrs=attrs, body=BUY)
-    url = pages.url("/cart", host="localhost" if case == "localhost" else "127.0.0.1")
+    # `*.localhost` is loopback (RFC 6761) and 0.0.0.0 reaches this machine: local as well
+    url = pages.url("/cart", host="127.0.0.1" if case in ("dnt", "file") else case)
     if case == "file":
         (tmp_path / "cart.html").write_text(pages.html)
         url = (tmp_path / "cart.html").as_uri()
@@ -334,3 +336,13 @@ async def test_router_passes_content_encoding_through(
 def test_tracker_size_budget() -> None:
     """The served script (gzip level 9, no file name in the header) is at most 1,450 bytes."""
     assert len(gzip.compress(TRACKER.read_bytes(), compresslevel=9, mtime=0)) <= MAX_TRACKER_GZIP
+
+
+def test_served_tracker_is_the_build_of_its_source() -> None:
+    """collector/static/tracker.js is what collector/tracker/build.js (terser, pinned in
+    package-lock.json) makes of collector/tracker/tracker.js: edit the source, then build."""
+    build = TRACKER.parents[1] / "tracker" / "build.js"
+    out = subprocess.run(["node", str(build), "--stdout"], capture_output=True, text=True,
+                         check=False, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == TRACKER.read_text(), "stale build: run node collector/tracker/build.js"
