@@ -16,11 +16,13 @@ trailing dot, internationalised names in Unicode (UTS 46 via `idna`:
 `www.`. Lookup: the data sets' keys are normalised the same way (so `www.qwant.com` in the
 data is `qwant.com`), then the host is tried, then its parent domains
 (`m.baidu.com` -> `baidu.com`); for each, `host/first/path/segments` entries of the data
-(`orange.fr/webmail`, `bing.com/images/search`) are tried before the bare host.
+(`orange.fr/webmail`, `bing.com/images/search`) are tried before the bare host. A parent
+that is a search engine counts only across edition labels (`www`, `m`, `lite`, a language:
+`docs.google.com` is a Referral); web mail keys match exactly, never as a parent.
 
 Data: `data/referrers.json` (host -> medium; search, social, email, ...) and the webmail
-hosts of `data/emailproviders.json` (each provider's `loginUrl`) and of
-`data/webmail_vendors.json` (hosts their vendors publish), see `data/README.md`.
+keys of `data/emailproviders.json` (each provider's `loginUrl`, see `_provider_key`) and
+of `data/webmail_vendors.json` (hosts their vendors publish), see `data/README.md`.
 Where both name a host, `referrers.json` wins.
 """
 
@@ -61,41 +63,91 @@ def _normal_key(key: str) -> str:
     return normal_host(host) + ("/" + path if path else "")
 
 
-def _load() -> dict[str, str]:
+def _provider_key(login_url: str) -> str | None:
+    """The Email key of one `emailproviders.json` provider: its `loginUrl` as `host/path`
+    when it has a path (`www.kpn.nl/webmail` -> `kpn.nl/webmail`: the rest of kpn.nl is
+    the ISP's own site), its host when the host is a web mail host of its own
+    (`mail.proton.me`, `outlook.office365.com`), and None when the `loginUrl` is a bare
+    registrable domain's home page (`https://www.centrum.cz`, `https://web.de/`): that is
+    the company's whole site (a portal, a shop), not where mail is read."""
+    parts = urlsplit(login_url)
+    host = normal_host(parts.hostname or "")
+    path = parts.path.strip("/")
+    if not host:
+        return None
+    if path:
+        return _normal_key(f"{host}/{path}")
+    return host if host.count(".") >= 2 else None
+
+
+def _load() -> tuple[dict[str, str], frozenset[str]]:
+    """(key -> medium, the keys matched exactly only). Keys from emailproviders.json and
+    webmail_vendors.json name single web mail hosts: their parent domains (a provider's
+    apex, an ISP) are not mail, so they are never reached by the parent lookup."""
     data = resources.files("streams.enrich") / "data"
     mediums: dict[str, str] = {}
+    exact: set[str] = set()
     providers = json.loads((data / "emailproviders.json").read_text())["providers"]
     for provider in providers:
-        host = urlsplit(provider.get("loginUrl") or "").hostname
-        if host:
-            mediums[_normal_key(host)] = "email"
+        key = _provider_key(provider.get("loginUrl") or "")
+        if key:
+            mediums[key] = "email"
+            exact.add(key)
     for entry in json.loads((data / "webmail_vendors.json").read_text())["hosts"]:
-        mediums[_normal_key(entry["host"])] = "email"
+        key = _normal_key(entry["host"])
+        mediums[key] = "email"
+        exact.add(key)
     raw = json.loads((data / "referrers.json").read_text())
     for key, entry in raw.items():
-        mediums[_normal_key(key)] = entry.get("medium", "unknown")
-    return mediums
+        key = _normal_key(key)
+        mediums[key] = entry.get("medium", "unknown")
+        exact.discard(key)
+    return mediums, frozenset(exact)
 
 
-MEDIUMS: dict[str, str] = _load()
+MEDIUMS, EXACT_ONLY = _load()
 PAID_MARKERS = ("cpc", "ppc", "paid")
 _MAX_PATH_SEGMENTS = max(k.count("/") for k in MEDIUMS)  # the deepest host/path key's
+# Labels that name another edition of the same site, not another product: only these may
+# be climbed over to reach a search engine (`m.baidu.com` -> `baidu.com`,
+# `de.search.yahoo.com`), so that `docs.google.com` or `play.google.com` (Google's
+# apps, not its search) stay referrals, as in Plausible and GA4.
+_EDITION_LABELS = frozenset({"www", "www1", "www2", "m", "mobile", "wap", "touch", "amp",
+                             "lite"})
+
+
+def _edition(label: str) -> bool:
+    """A label that names an edition of a site: `www`, a mobile or light version, or a
+    language or country (two letters, optionally a region: `de`, `pt-br`)."""
+    return label in _EDITION_LABELS or (
+        len(label) in (2, 5) and label[:2].isalpha() and label.isascii()
+        and (len(label) == 2 or (label[2] == "-" and label[3:].isalpha())))
 
 
 def medium_of(host: str, path: str = "") -> str | None:
     """The data's medium for a (normalised) host and URL path: the host, then each parent
-    domain; for each, its `host/path` entries first (longest first), then the bare host."""
+    domain; for each, its `host/path` entries first (longest first), then the bare host.
+    A parent (never the bare TLD) counts only when it is not an exact-only web mail key,
+    and, for a search engine, only when every label climbed over is an edition label."""
     segments = [s for s in path.split("/") if s][:_MAX_PATH_SEGMENTS]
     labels = host.split(".")
     for i in range(len(labels) - 1 if len(labels) > 1 else 1):
         domain = ".".join(labels[i:])
+        medium = None
         for n in range(len(segments), 0, -1):
-            medium = MEDIUMS.get(domain + "/" + "/".join(segments[:n]))
+            key = domain + "/" + "/".join(segments[:n])
+            medium = MEDIUMS.get(key)
             if medium is not None:
-                return medium
-        medium = MEDIUMS.get(domain)
-        if medium is not None:
-            return medium
+                break
+        else:
+            key = domain
+            medium = MEDIUMS.get(domain)
+        if medium is None:
+            continue
+        if i and (key in EXACT_ONLY or (
+                medium == "search" and not all(_edition(lb) for lb in labels[:i]))):
+            return None  # the nearest listed parent decides: not this host's medium
+        return medium
     return None
 
 
