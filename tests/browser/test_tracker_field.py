@@ -331,6 +331,32 @@ async def test_router_passes_content_encoding_through(
         await server.close_all_connections()
 
 
+async def test_router_answers_head_like_the_collector(live_collector: RunningCollector) -> None:
+    """HEAD through the router gives the upstream's Content-Length (and encoding), not 0."""
+    sock = tornado.netutil.bind_sockets(0, address="127.0.0.1", family=socket.AF_INET)
+    port = sock[0].getsockname()[1]
+    server = tornado.httpserver.HTTPServer(router.make_app(
+        f"http://127.0.0.1:{live_collector.port}", "http://127.0.0.1:9"))
+    server.add_sockets(sock)
+    try:
+        client = tornado.httpclient.AsyncHTTPClient()
+        for accept in ("gzip", "identity"):
+            direct, routed = [await client.fetch(
+                f"http://127.0.0.1:{p}/js/tracker.js", method="HEAD",
+                headers={"Accept-Encoding": accept}, decompress_response=False)
+                for p in (live_collector.port, port)]
+            assert routed.code == direct.code == 200
+            assert routed.body == b""
+            length = direct.headers["Content-Length"]
+            assert int(length) > 1000, accept
+            assert routed.headers["Content-Length"] == length, accept
+            assert routed.headers.get("Content-Encoding") == direct.headers.get(
+                "Content-Encoding"), accept
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
 # --- the size budget ------------------------------------------------------------------------
 
 def test_tracker_size_budget() -> None:
