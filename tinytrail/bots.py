@@ -55,6 +55,14 @@ def _reason(ua: str) -> str | None:
     return None
 
 
+def crawler_name(user_agent: str) -> str | None:
+    """The text of `user_agent` that the crawler list matched (`ChatGPT-User`, `GPTBot`),
+    or None: a bot's name when ua-parser has none (it reads `ChatGPT-User/1.0;
+    +https://openai.com/bot` as a browser named "com/bot")."""
+    found = _CRAWLER_RE.search(user_agent)
+    return found.group(0) if found else None
+
+
 def is_bot(user_agent: str | None) -> bool:
     """True for crawlers, headless browsers, empty or implausible agents."""
     return _reason(user_agent or "") is not None

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ua_parser import parse
 
 from streams.models import Enriched
+from tinytrail.bots import crawler_name
 
 if TYPE_CHECKING:
     from streams.enrich import EnrichContext
@@ -40,6 +41,12 @@ def classify(ua: str) -> tuple[str, str, str]:
         device = "desktop"
     else:
         device = "other"
+    if device in ("bot", "other") and ("/" in browser or browser == "Other"):
+        # ua-parser has no name for this agent, or took a URL's tail for one ("com/bot"):
+        # an agent of the maintained crawler list is a bot, named as the list matched it.
+        name = crawler_name(ua)
+        if name:
+            browser, device = name, "bot"
     return browser, _OS_NAMES.get(os_raw, os_raw), device
 
 

@@ -243,3 +243,20 @@ def test_ua_regexes_are_the_pinned_release() -> None:
 ])
 def test_zero_width_is_the_narrowest_bucket(width: int | None, want: str) -> None:
     assert bucket(width) == want
+
+
+# --- review 13: AI agents are bots named by the crawler list ------------------------------
+
+@pytest.mark.parametrize(("agent", "name"), [
+    pytest.param("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; "
+                 "ChatGPT-User/1.0; +https://openai.com/bot", "ChatGPT-User", id="chatgpt-user"),
+    pytest.param("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; "
+                 "Perplexity-User/1.0; +https://perplexity.ai/perplexity-user)",
+                 "Perplexity-User", id="perplexity-user"),
+    pytest.param("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.1;"
+                 " +https://openai.com/gptbot)", "GPTBot", id="gptbot"),
+])
+def test_ai_agents_are_bots_with_their_names(agent: str, name: str) -> None:
+    """ua-parser read ChatGPT-User's `+https://openai.com/bot` as a browser "com/bot" and
+    did not know Perplexity-User; both are in crawler-user-agents (and flagged is_bot)."""
+    assert ua(agent) == (name, "Other", "bot")
