@@ -12,9 +12,10 @@ traffic repeats a small set of agents.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 import crawleruseragents
+
+from tinytrail.boundedcache import short_key_cache
 
 MAX_PLAUSIBLE_LENGTH = 1000  # real browsers send 60-400 characters
 
@@ -36,7 +37,7 @@ def bot_reason(user_agent: str | None) -> str | None:
     return _reason(user_agent or "")
 
 
-@lru_cache(maxsize=8192)
+@short_key_cache(maxsize=8192, max_chars=512)  # <= ~20 MB at worst (docs/STREAMS.md)
 def _reason(ua: str) -> str | None:
     stripped = ua.strip()
     if not stripped:

@@ -38,6 +38,7 @@ from urllib.parse import urlsplit
 import idna
 
 from streams.models import Enriched
+from tinytrail.boundedcache import short_key_cache
 
 if TYPE_CHECKING:
     from streams.enrich import EnrichContext
@@ -107,6 +108,11 @@ def _load() -> tuple[dict[str, str], frozenset[str]]:
 
 MEDIUMS, EXACT_ONLY = _load()
 PAID_MARKERS = ("cpc", "ppc", "paid")
+# classify() cache: referrer + utm_medium + own domain of at most 256 characters (a
+# cross-site referrer is usually its origin), 16,384 entries: <= ~40 MB at worst
+# (4-byte characters), ~10 MB for ASCII (docs/STREAMS.md).
+CLASSIFY_CACHE_ENTRIES = 16384
+CLASSIFY_CACHE_KEY_CHARS = 256
 _MAX_PATH_SEGMENTS = max(k.count("/") for k in MEDIUMS)  # the deepest host/path key's
 # Labels that name another edition of the same site, not another product: only these may
 # be climbed over to reach a search engine (`m.baidu.com` -> `baidu.com`,
@@ -172,7 +178,7 @@ def referrer_host(referrer: str | None) -> str | None:
     return parts[0] if parts else None
 
 
-@lru_cache(maxsize=65536)
+@short_key_cache(maxsize=CLASSIFY_CACHE_ENTRIES, max_chars=CLASSIFY_CACHE_KEY_CHARS)
 def classify(
     referrer: str | None, utm_medium: str | None, own_domain: str
 ) -> tuple[str, str | None]:
