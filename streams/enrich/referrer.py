@@ -12,13 +12,15 @@ navigation, not a source: it yields no referrer domain.
 
 The referrer host (DECISIONS.md, "Referrer hosts"): lower case, no port, no userinfo, no
 trailing dot, internationalised names in Unicode (UTS 46 via `idna`:
-`xn--bcher-kva.example` and `BÜCHER.example` both become `bücher.example`), no leading
-`www.`. Lookup: the data sets' keys are normalised the same way (so `www.qwant.com` in the
-data is `qwant.com`), then the host is tried, then its parent domains
-(`m.baidu.com` -> `baidu.com`); for each, `host/first/path/segments` entries of the data
-(`orange.fr/webmail`, `bing.com/images/search`) are tried before the bare host. A parent
-that is a search engine counts only across edition labels (`www`, `m`, `lite`, a language:
-`docs.google.com` is a Referral); web mail keys match exactly, never as a parent.
+`xn--bcher-kva.example` and `BÜCHER.example` both become `bücher.example`) unless the
+Unicode form is a lookalike (mixed scripts, or Latin-looking Cyrillic/Greek under an ASCII
+TLD: kept in punycode), no leading `www.`. Lookup: the data sets' keys are normalised the
+same way (so `www.qwant.com` in the data is `qwant.com`), then the host is tried, then its
+parent domains (`m.baidu.com` -> `baidu.com`); for each, `host/first/path/segments`
+entries of the data (`orange.fr/webmail`, `bing.com/images/search`) are tried before the
+bare host. A parent that is a search engine counts only across edition labels (`www`,
+`m`, `lite`, a language: `docs.google.com` is a Referral); web mail keys match exactly,
+never as a parent.
 
 Data: `data/referrers.json` (host -> medium; search, social, email, ...) and the webmail
 keys of `data/emailproviders.json` (each provider's `loginUrl`, see `_provider_key`) and
@@ -28,7 +30,6 @@ Where both name a host, `referrers.json` wins.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from functools import lru_cache
 from importlib import resources
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import idna
+from confusable_homoglyphs import categories, confusables
 
 from streams.models import Enriched
 from tinytrail.boundedcache import short_key_cache
@@ -48,13 +50,58 @@ def normal_host(host: str) -> str:
     """Lower case, no trailing dot, Unicode form of an internationalised name, no `www.`.
 
     `idna` (IDNA 2008 with the UTS 46 mapping) turns both spellings into one A-label and
-    back; a host it refuses (an underscore, an IP address, a bad `xn--` label) is kept
-    as it is, lower-cased, since it can still be a valid referrer host."""
+    back. The Unicode form is kept only when it is unambiguous (`_readable`); a lookalike
+    (`xn--ggle-0nda.com`, "gοοgle.com" with Greek omicrons) stays in punycode, as browsers
+    show it. A name IDNA 2008 refuses but IDNA 2003 (Python's `idna` codec) encodes, such
+    as an emoji domain, is written as its A-label, so `💩.la` and `xn--ls8h.la` are one
+    source; any other host `idna` refuses (an underscore, an IP address, a bad `xn--`
+    label) is kept as it is, lower-cased, since it can still be a valid referrer host."""
     host = host.strip().rstrip(".").lower()
     if host and (not host.isascii() or "xn--" in host):
-        with contextlib.suppress(idna.IDNAError, UnicodeError, ValueError):
-            host = idna.decode(idna.encode(host, uts46=True))
+        host = _idn(host)
     return host.removeprefix("www.")
+
+
+def _idn(host: str) -> str:
+    try:
+        a_label = idna.encode(host, uts46=True).decode("ascii")
+        u_label = idna.decode(a_label)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        try:
+            return host.encode("idna").decode("ascii")
+        except (UnicodeError, ValueError):
+            return host
+    return u_label if _readable(u_label) else a_label
+
+
+# Script mixes UTS 39's "highly restrictive" level allows in one label (Japanese, Chinese,
+# Korean writing mixes Han with its own scripts, and Latin).
+_CJK_MIXES = (frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+              frozenset({"LATIN", "HAN", "BOPOMOFO"}), frozenset({"LATIN", "HAN", "HANGUL"}))
+_NEUTRAL = frozenset({"COMMON", "INHERITED"})  # digits, hyphen, emoji, combining marks
+
+
+def _readable(host: str) -> bool:
+    """Whether the Unicode form of `host` can be shown without being mistaken for another
+    name (the rules of Chrome's IDN display policy, with Unicode's script and
+    confusables data from `confusable_homoglyphs`): no label mixes scripts (but the CJK
+    mixes above), and, under an ASCII top-level domain, no label is written wholly in
+    one non-Latin script with letters that all look like Latin ones (`аррӏе.com`)."""
+    labels = host.split(".")
+    ascii_tld = labels[-1].isascii()
+    for label in labels:
+        if label.isascii():
+            continue
+        scripts = categories.unique_aliases(label) - _NEUTRAL
+        if len(scripts) > 1 and not any(scripts <= mix for mix in _CJK_MIXES):
+            return False
+        if ascii_tld and scripts and scripts != {"LATIN"}:
+            letters = {ch for ch in label if ch.isalpha()}
+            lookalikes = confusables.is_confusable(
+                label, greedy=True, preferred_aliases=["latin"]) or []
+            if letters and letters <= {d["character"] for d in lookalikes}:
+                return False
+    return True
 
 
 def _normal_key(key: str) -> str:

@@ -51,7 +51,16 @@ def test_internationalised_own_domain_is_internal() -> None:
 
 @pytest.mark.parametrize(("host", "want"), [
     pytest.param("xn--mnchen-3ya.de", "münchen.de", id="de"),
-    pytest.param("xn--80ak6aa92e.com", "аррӏе.com", id="cyrillic"),
+    pytest.param("xn--80ak6aa92e.com", "xn--80ak6aa92e.com", id="cyrillic-lookalike-kept"),
+    pytest.param("аррӏе.com", "xn--80ak6aa92e.com", id="cyrillic-lookalike-unicode-in"),
+    pytest.param("xn--ggle-0nda.com", "xn--ggle-0nda.com", id="mixed-latin-greek-kept"),
+    pytest.param("gοοgle.com", "xn--ggle-0nda.com", id="mixed-unicode-in"),
+    pytest.param("xn--ls8h.la", "xn--ls8h.la", id="emoji-a-label"),
+    pytest.param("💩.la", "xn--ls8h.la", id="emoji-u-label-is-the-same-source"),
+    pytest.param("яндекс.рф", "яндекс.рф", id="cyrillic-name-cyrillic-tld"),
+    pytest.param("xn--d1acpjx3f.xn--p1ai", "яндекс.рф", id="cyrillic-a-label"),
+    pytest.param("日本語ドメイン.jp", "日本語ドメイン.jp", id="japanese-script-mix-allowed"),
+    pytest.param("ελληνικά.gr", "ελληνικά.gr", id="greek-words-readable"),
     pytest.param("a_b.example", "a_b.example", id="underscore-kept"),
     pytest.param("192.0.2.1", "192.0.2.1", id="ipv4"),
     pytest.param("xn--zz.example", "xn--zz.example", id="bad-a-label-kept"),
