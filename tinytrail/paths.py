@@ -67,8 +67,8 @@ def _decode(part: str) -> str:
     return part
 
 
-# 16,384 paths of at most 256 characters: <= ~20 MB at worst (docs/STREAMS.md).
-@short_key_cache(maxsize=16384, max_chars=256)
+# 8,192 paths of at most 256 characters: <= ~20 MB at worst (docs/STREAMS.md).
+@short_key_cache(maxsize=8192, max_chars=256)
 def canonical_path(raw: str) -> str:
     """The canonical form of a `path` that starts with `/` (see the module docstring).
 
