@@ -1,7 +1,8 @@
 """Review of issue 13 (fresh eyes): tracker cases the issue's tests do not cover, in the
-real Chromium against the real collector. Each test is `xfail(strict=True)` with the
-finding as its reason: it documents today's behaviour, and turns red (XPASS) once the
-finding is fixed, so the marker can go. A body is judged by the collector's own rules
+real Chromium against the real collector. The first five were `xfail(strict=True)` until
+their findings were fixed (docs/COLLECTOR.md, "It never sends what the collector must
+refuse" and "track(name, props)"); the rest pin the rules chosen then. A body is judged
+by the collector's own rules
 (`collector.validate.validate` and `tinytrail.limits`): a body they refuse is a 400 in
 the site owner's browser console, or an event that is 202'd and then dead-lettered."""
 
