@@ -16,7 +16,7 @@ from tinytrail.limits import (
     MAX_GLOB_WILDCARDS,
     text_problem,
 )
-from tinytrail.netaddr import canonical_text
+from tinytrail.netaddr import canonical_text, parse_entry
 
 MAX_CONTENT_GROUPS = 100
 MAX_EXCLUDED_IPS = 1000
@@ -115,19 +115,32 @@ def glob_pattern(value: Any, field: str) -> str:
 
 def excluded_ips(value: Any) -> list[str]:
     """IPv4/IPv6 addresses and CIDR ranges, normalised ('10.1.2.3/8' -> '10.0.0.0/8';
-    IPv4-mapped IPv6 as IPv4: '::ffff:10.0.0.1' -> '10.0.0.1', see tinytrail/netaddr.py)."""
+    IPv4-mapped IPv6 as IPv4: '::ffff:10.0.0.1' -> '10.0.0.1', see tinytrail/netaddr.py).
+    A range that would exclude every address (a /0, also once unmapped:
+    '::ffff:1.2.3.4/96' is 0.0.0.0/0) is refused; entries that name the same range once
+    normalised ('10.0.0.1', '::ffff:10.0.0.1', '10.0.0.1/32') are kept once, first
+    spelling first."""
     if not isinstance(value, list):
         raise ApiError(400, "excluded_ips must be an array of IP addresses or CIDR ranges")
     if len(value) > MAX_EXCLUDED_IPS:
         raise ApiError(400, f"excluded_ips may hold at most {MAX_EXCLUDED_IPS} entries")
     out = []
+    seen = set()
     for i, item in enumerate(value):
         if not isinstance(item, str):
             raise ApiError(400, f"excluded_ips[{i}] must be a string")
         try:
-            out.append(canonical_text(item))
+            text = canonical_text(item)
+            net = parse_entry(text)
         except ValueError:
             raise ApiError(
                 400, f"excluded_ips[{i}] is not an IPv4/IPv6 address or CIDR range"
             ) from None
+        if net.prefixlen == 0:
+            raise ApiError(400, f"excluded_ips[{i}] ({text}) would exclude every "
+                           f"{'IPv4' if net.version == 4 else 'IPv6'} address: a /0 range "
+                           "is refused")
+        if net not in seen:
+            seen.add(net)
+            out.append(text)
     return out

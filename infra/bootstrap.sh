@@ -2,7 +2,8 @@
 # Installs everything TinyTrail needs on a fresh Debian machine, idempotently:
 # Debian packages (PostgreSQL, Redis, Java, Maven, Chromium for the browser test),
 # the Kafka jars (via infra/services.sh install), the Python package with its test
-# extra, and the browser test's npm packages. Skips whatever is already there.
+# extra, and the browser test's npm packages (with terser, which builds the tracker:
+# collector/tracker/build.js). Skips whatever is already there.
 #
 #   infra/bootstrap.sh [--no-browser]
 set -euo pipefail
@@ -11,7 +12,7 @@ STAMP_DIR=${TINYTRAIL_LOCAL_DIR:-$ROOT/.local}
 mkdir -p "$STAMP_DIR"
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 
-case "${1:-}" in -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 browser=1; [ "${1:-}" = "--no-browser" ] && browser=0
 
 need=()

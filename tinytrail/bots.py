@@ -12,9 +12,10 @@ traffic repeats a small set of agents.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 import crawleruseragents
+
+from tinytrail.boundedcache import short_key_cache
 
 MAX_PLAUSIBLE_LENGTH = 1000  # real browsers send 60-400 characters
 
@@ -36,7 +37,7 @@ def bot_reason(user_agent: str | None) -> str | None:
     return _reason(user_agent or "")
 
 
-@lru_cache(maxsize=8192)
+@short_key_cache(maxsize=8192, max_chars=512)  # <= ~20 MB at worst (docs/STREAMS.md)
 def _reason(ua: str) -> str | None:
     stripped = ua.strip()
     if not stripped:
@@ -53,6 +54,14 @@ def _reason(ua: str) -> str | None:
     if _CRAWLER_RE.search(stripped):
         return "crawler"
     return None
+
+
+def crawler_name(user_agent: str) -> str | None:
+    """The text of `user_agent` that the crawler list matched (`ChatGPT-User`, `GPTBot`),
+    or None: a bot's name when ua-parser has none (it reads `ChatGPT-User/1.0;
+    +https://openai.com/bot` as a browser named "com/bot")."""
+    found = _CRAWLER_RE.search(user_agent)
+    return found.group(0) if found else None
 
 
 def is_bot(user_agent: str | None) -> bool:

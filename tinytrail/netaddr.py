@@ -6,7 +6,9 @@ clients in the IPv4 form, so a mapped entry is turned into IPv4 when saved (the 
 again when loaded (the collector, for rows saved before this rule): `::ffff:203.0.113.7`
 → `203.0.113.7`, `::ffff:10.0.0.0/104` → `10.0.0.0/8` (the last 32 bits of the 128 are
 the IPv4 address, so an IPv6 prefix of 96 + n is an IPv4 prefix of n). A range wider than
-the mapped block (`::/0`, `::ffff:0:0/95`) stays IPv6 and matches IPv6 clients only.
+the mapped block (`::ffff:0:0/95`) stays IPv6 and matches IPv6 clients only. The API
+refuses a /0 (`::/0`, `0.0.0.0/0`, and `::ffff:a.b.c.d/96`, which unmaps to 0.0.0.0/0) and
+keeps one entry per range (api/validation.py).
 """
 
 from __future__ import annotations

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import lru_cache
+
+from tinytrail.boundedcache import short_key_cache
 
 # One or more consecutive %XX escapes, decoded together (a UTF-8 character spans several),
 # or a lone `%` that starts no escape.
@@ -66,7 +67,8 @@ def _decode(part: str) -> str:
     return part
 
 
-@lru_cache(maxsize=16384)
+# 8,192 paths of at most 256 characters: <= ~20 MB at worst (docs/STREAMS.md).
+@short_key_cache(maxsize=8192, max_chars=256)
 def canonical_path(raw: str) -> str:
     """The canonical form of a `path` that starts with `/` (see the module docstring).
 

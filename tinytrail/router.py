@@ -8,6 +8,7 @@ collector must trust 127.0.0.1 as a proxy (`run` sets that).
 Bodies pass through as the upstream sent them: the client's `Accept-Encoding` goes up
 unchanged and the answer comes back with its `Content-Encoding` (the collector serves the
 tracker gzipped), as an Ingress does; decoding here would send the tracker uncompressed.
+A HEAD answer keeps the upstream's `Content-Length` (the length a GET would get).
 """
 
 from __future__ import annotations
@@ -76,7 +77,12 @@ class ProxyHandler(tornado.web.RequestHandler):
         for k, v in resp.headers.get_all():
             if k.lower() not in _HOP_HEADERS:
                 self.add_header(k, v)
-        if resp.body and resp.code not in (204, 304):
+        if req.method == "HEAD":
+            # No body, but the length of the one a GET would get (Tornado would say 0).
+            length = resp.headers.get("Content-Length")
+            if length is not None and resp.code not in (204, 304):
+                self.set_header("Content-Length", length)
+        elif resp.body and resp.code not in (204, 304):
             self.write(resp.body)
         self.finish()
 

@@ -2,9 +2,13 @@
 
 Cells starting with `=`, `+`, `-`, `@`, tab or CR get a leading `'` so that spreadsheets
 do not evaluate them (DECISIONS.md; OWASP's CSV-injection list: some spreadsheets drop a
-leading tab or CR and then read the formula behind it). Numbers are written as numbers: a negative
-change_pct such as -4.08 is data, not a formula, and is left alone; the guard
-applies to text cells only. None is an empty cell, booleans are true/false.
+leading tab or CR and then read the formula behind it). So do cells where one of those
+four comes after leading blanks: whitespace of any kind (space, NBSP, LF, ideographic
+space) and invisible format characters (zero-width space, BOM; Unicode categories Z* and
+Cf), since spreadsheets trim some of them on import and a reader cannot see them.
+Numbers are written as numbers: a negative change_pct such as -4.08 is data, not a
+formula, and is left alone; the guard applies to text cells only. None is an empty cell,
+booleans are true/false.
 Lines end with CRLF; a cell is quoted when it holds a comma, quote, CR or LF.
 """
 
@@ -12,10 +16,28 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_CHARS = "=+-@"
+
+
+def _blank(ch: str) -> bool:
+    """Whitespace or an invisible format character (ZWSP, BOM, word joiner, ...)."""
+    return ch.isspace() or unicodedata.category(ch) in ("Zs", "Zl", "Zp", "Cf")
+
+
+def _formula(text: str) -> bool:
+    if text.startswith(_FORMULA_START):
+        return True
+    if not text or not _blank(text[0]):
+        return False
+    for ch in text:
+        if not _blank(ch):
+            return ch in _FORMULA_CHARS
+    return False
 
 
 def cell(value: Any) -> str:
@@ -26,7 +48,7 @@ def cell(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value) if isinstance(value, float) else str(value)
     text = str(value)
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if _formula(text) else text
 
 
 def render(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> bytes:

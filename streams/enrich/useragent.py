@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ua_parser import parse
 
 from streams.models import Enriched
+from tinytrail.bots import crawler_name
+from tinytrail.boundedcache import short_key_cache
 
 if TYPE_CHECKING:
     from streams.enrich import EnrichContext
@@ -20,7 +21,9 @@ _MOBILE_OS = frozenset({"iOS", "Android", "Windows Phone", "BlackBerry OS", "Kai
 _OS_NAMES = {"Mac OS X": "macOS"}  # the contract's examples say "macOS"
 
 
-@lru_cache(maxsize=65536)
+# 8,192 agents of at most 512 characters: <= ~20 MB at worst, ~4 MB for real agents
+# (100-300 ASCII characters); longer ones are parsed each time (docs/STREAMS.md).
+@short_key_cache(maxsize=8192, max_chars=512)
 def classify(ua: str) -> tuple[str, str, str]:
     """(browser_family, os_family, device_type) of one user agent string."""
     if not ua.strip():
@@ -40,6 +43,12 @@ def classify(ua: str) -> tuple[str, str, str]:
         device = "desktop"
     else:
         device = "other"
+    if device in ("bot", "other") and ("/" in browser or browser == "Other"):
+        # ua-parser has no name for this agent, or took a URL's tail for one ("com/bot"):
+        # an agent of the maintained crawler list is a bot, named as the list matched it.
+        name = crawler_name(ua)
+        if name:
+            browser, device = name, "bot"
     return browser, _OS_NAMES.get(os_raw, os_raw), device
 
 

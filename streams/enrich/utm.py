@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
 from streams.models import Enriched
+from tinytrail.boundedcache import short_key_cache
 
 if TYPE_CHECKING:
     from streams.enrich import EnrichContext
@@ -14,8 +14,18 @@ if TYPE_CHECKING:
 MAX_LEN = 200
 
 
-@lru_cache(maxsize=16384)
 def from_url(url: str) -> tuple[str | None, str | None, str | None]:
+    """UTM source/medium/campaign of a URL's query (first non-blank value of each, cut to
+    200 characters); only URLs that carry `utm_` reach the cache."""
+    if "utm_" not in url:
+        return None, None, None
+    return _from_url(url)
+
+
+# 4,096 URLs of at most 512 characters: <= ~20 MB at worst (4-byte characters and three
+# 200-character values each), a few MB for ASCII (docs/STREAMS.md).
+@short_key_cache(maxsize=4096, max_chars=512)
+def _from_url(url: str) -> tuple[str | None, str | None, str | None]:
     try:
         query = urlsplit(url).query
     except ValueError:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -95,15 +96,16 @@ BUY = ("<button id=buy onclick=\"analytics.track('purchase'); checkout()\">Buy</
        "</script>")
 
 
-@pytest.mark.parametrize("case", ["dnt", "localhost", "file"])
+@pytest.mark.parametrize("case", ["dnt", "localhost", "file", "app.localhost", "0.0.0.0"])
 async def test_track_is_a_no_op_when_not_tracking(
     case: str, live_collector: RunningCollector, pages: PageServer,
     core_settings: CoreSettings, pg_dsn: str, tmp_path: Path,
 ) -> None:
     site = await new_site(pg_dsn, live_collector)
-    attrs = {"dnt": "data-allow-localhost", "localhost": "", "file": ""}[case]
+    attrs = "data-allow-localhost" if case == "dnt" else ""
     pages.html = page(site, tracker_src(live_collector), attrs=attrs, body=BUY)
-    url = pages.url("/cart", host="localhost" if case == "localhost" else "127.0.0.1")
+    # `*.localhost` is loopback (RFC 6761) and 0.0.0.0 reaches this machine: local as well
+    url = pages.url("/cart", host="127.0.0.1" if case in ("dnt", "file") else case)
     if case == "file":
         (tmp_path / "cart.html").write_text(pages.html)
         url = (tmp_path / "cart.html").as_uri()
@@ -329,8 +331,44 @@ async def test_router_passes_content_encoding_through(
         await server.close_all_connections()
 
 
+async def test_router_answers_head_like_the_collector(live_collector: RunningCollector) -> None:
+    """HEAD through the router gives the upstream's Content-Length (and encoding), not 0."""
+    sock = tornado.netutil.bind_sockets(0, address="127.0.0.1", family=socket.AF_INET)
+    port = sock[0].getsockname()[1]
+    server = tornado.httpserver.HTTPServer(router.make_app(
+        f"http://127.0.0.1:{live_collector.port}", "http://127.0.0.1:9"))
+    server.add_sockets(sock)
+    try:
+        client = tornado.httpclient.AsyncHTTPClient()
+        for accept in ("gzip", "identity"):
+            direct, routed = [await client.fetch(
+                f"http://127.0.0.1:{p}/js/tracker.js", method="HEAD",
+                headers={"Accept-Encoding": accept}, decompress_response=False)
+                for p in (live_collector.port, port)]
+            assert routed.code == direct.code == 200
+            assert routed.body == b""
+            length = direct.headers["Content-Length"]
+            assert int(length) > 1000, accept
+            assert routed.headers["Content-Length"] == length, accept
+            assert routed.headers.get("Content-Encoding") == direct.headers.get(
+                "Content-Encoding"), accept
+    finally:
+        server.stop()
+        await server.close_all_connections()
+
+
 # --- the size budget ------------------------------------------------------------------------
 
 def test_tracker_size_budget() -> None:
     """The served script (gzip level 9, no file name in the header) is at most 1,450 bytes."""
     assert len(gzip.compress(TRACKER.read_bytes(), compresslevel=9, mtime=0)) <= MAX_TRACKER_GZIP
+
+
+def test_served_tracker_is_the_build_of_its_source() -> None:
+    """collector/static/tracker.js is what collector/tracker/build.js (terser, pinned in
+    package-lock.json) makes of collector/tracker/tracker.js: edit the source, then build."""
+    build = TRACKER.parents[1] / "tracker" / "build.js"
+    out = subprocess.run(["node", str(build), "--stdout"], capture_output=True, text=True,
+                         check=False, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == TRACKER.read_text(), "stale build: run node collector/tracker/build.js"

@@ -51,7 +51,16 @@ def test_internationalised_own_domain_is_internal() -> None:
 
 @pytest.mark.parametrize(("host", "want"), [
     pytest.param("xn--mnchen-3ya.de", "münchen.de", id="de"),
-    pytest.param("xn--80ak6aa92e.com", "аррӏе.com", id="cyrillic"),
+    pytest.param("xn--80ak6aa92e.com", "xn--80ak6aa92e.com", id="cyrillic-lookalike-kept"),
+    pytest.param("аррӏе.com", "xn--80ak6aa92e.com", id="cyrillic-lookalike-unicode-in"),
+    pytest.param("xn--ggle-0nda.com", "xn--ggle-0nda.com", id="mixed-latin-greek-kept"),
+    pytest.param("gοοgle.com", "xn--ggle-0nda.com", id="mixed-unicode-in"),
+    pytest.param("xn--ls8h.la", "xn--ls8h.la", id="emoji-a-label"),
+    pytest.param("💩.la", "xn--ls8h.la", id="emoji-u-label-is-the-same-source"),
+    pytest.param("яндекс.рф", "яндекс.рф", id="cyrillic-name-cyrillic-tld"),
+    pytest.param("xn--d1acpjx3f.xn--p1ai", "яндекс.рф", id="cyrillic-a-label"),
+    pytest.param("日本語ドメイン.jp", "日本語ドメイン.jp", id="japanese-script-mix-allowed"),
+    pytest.param("ελληνικά.gr", "ελληνικά.gr", id="greek-words-readable"),
     pytest.param("a_b.example", "a_b.example", id="underscore-kept"),
     pytest.param("192.0.2.1", "192.0.2.1", id="ipv4"),
     pytest.param("xn--zz.example", "xn--zz.example", id="bad-a-label-kept"),
@@ -84,8 +93,10 @@ def test_every_listed_host_classifies_as_its_medium(key: str, medium: str) -> No
     pytest.param("https://lite.qwant.com/", ("Organic Search", "lite.qwant.com"),
                  id="qwant-parent"),
     pytest.param("https://m.baidu.com/s?wd=x", ("Organic Search", "m.baidu.com"), id="baidu-m"),
-    pytest.param("https://foo.m.baidu.com/", ("Organic Search", "foo.m.baidu.com"),
-                 id="baidu-parents"),
+    pytest.param("https://en.m.baidu.com/", ("Organic Search", "en.m.baidu.com"),
+                 id="baidu-edition-parents"),
+    pytest.param("https://foo.m.baidu.com/", ("Referral", "foo.m.baidu.com"),
+                 id="search-parent-across-a-product-label"),
     pytest.param("https://orange.fr/webmail/inbox", ("Email", "orange.fr"), id="host-path"),
     pytest.param("https://www.bing.com/images/search?q=x", ("Organic Search", "bing.com"),
                  id="host-path-www"),
@@ -98,27 +109,39 @@ def test_www_and_parent_lookup(ref: str, want: tuple[str, str]) -> None:
 # --- 13. business webmail -------------------------------------------------------------------
 
 def _webmail() -> list[pytest.ParameterSet]:
-    listed = {k.removeprefix("www.") for k in json.loads((DATA / "referrers.json").read_text())}
+    listed = {k.removeprefix("www.").partition("/")[0]
+              for k in json.loads((DATA / "referrers.json").read_text())}
     providers = json.loads((DATA / "emailproviders.json").read_text())["providers"]
-    hosts = {urlsplit(p["loginUrl"]).hostname for p in providers if p.get("loginUrl")}
-    return [pytest.param(h, id=h) for h in sorted(h for h in hosts if h)
-            if h.removeprefix("www.") not in listed]
+    urls = sorted({p["loginUrl"] for p in providers if p.get("loginUrl")})
+    return [pytest.param(u, id=u) for u in urls
+            if (urlsplit(u).hostname or "").removeprefix("www.") not in listed]
 
 
-@pytest.mark.parametrize("host", _webmail())
-def test_every_webmail_host_is_email(host: str) -> None:
-    """Every provider's webmail host in emailproviders.json, unless referrers.json (which
-    wins) lists the host itself."""
-    bare = host.removeprefix("www.")
-    for form in (bare, "www." + bare):
-        assert classify(f"https://{form}/mail/", None, "")[0] == "Email", form
+@pytest.mark.parametrize("login_url", _webmail())
+def test_every_webmail_login_url_is_its_own_key(login_url: str) -> None:
+    """Every provider's `loginUrl` in emailproviders.json (unless referrers.json, which
+    wins, lists its host): with a path, that path on that host is Email and the host's
+    other pages are not (`www.kpn.nl/webmail` vs the ISP's site); a web mail host of its
+    own (three labels or more) is Email; a bare registrable domain's home page
+    (`https://www.centrum.cz`) is no key at all. No key reaches a subdomain."""
+    parts = urlsplit(login_url)
+    host = (parts.hostname or "").removeprefix("www.")
+    path = parts.path.strip("/")
+    for form in (host, "www." + host):
+        if path:
+            assert classify(f"https://{form}/{path}/x", None, "")[0] == "Email", form
+            assert classify(f"https://{form}/not-mail", None, "")[0] != "Email", form
+        elif host.count(".") >= 2:
+            assert classify(f"https://{form}/mail/", None, "")[0] == "Email", form
+        else:
+            assert classify(f"https://{form}/", None, "")[0] != "Email", form
+    assert classify(f"https://help.{host}/", None, "")[0] != "Email"
 
 
 @pytest.mark.parametrize("ref", [
     pytest.param("https://outlook.office365.com/mail/inbox", id="microsoft-365"),
     pytest.param("https://outlook.office.com/mail/", id="outlook-on-the-web"),
     pytest.param("https://mail.proton.me/u/0/inbox", id="proton"),
-    pytest.param("https://www.fastmail.com/mail/Inbox/", id="fastmail"),
     pytest.param("https://app.hey.com/imbox", id="hey"),
     pytest.param("https://workmail.aws.amazon.com/", id="aws-workmail"),
     pytest.param("https://mail.zoho.eu/zm/", id="zoho-eu"),
@@ -229,3 +252,20 @@ def test_ua_regexes_are_the_pinned_release() -> None:
 ])
 def test_zero_width_is_the_narrowest_bucket(width: int | None, want: str) -> None:
     assert bucket(width) == want
+
+
+# --- review 13: AI agents are bots named by the crawler list ------------------------------
+
+@pytest.mark.parametrize(("agent", "name"), [
+    pytest.param("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; "
+                 "ChatGPT-User/1.0; +https://openai.com/bot", "ChatGPT-User", id="chatgpt-user"),
+    pytest.param("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; "
+                 "Perplexity-User/1.0; +https://perplexity.ai/perplexity-user)",
+                 "Perplexity-User", id="perplexity-user"),
+    pytest.param("Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.1;"
+                 " +https://openai.com/gptbot)", "GPTBot", id="gptbot"),
+])
+def test_ai_agents_are_bots_with_their_names(agent: str, name: str) -> None:
+    """ua-parser read ChatGPT-User's `+https://openai.com/bot` as a browser "com/bot" and
+    did not know Perplexity-User; both are in crawler-user-agents (and flagged is_bot)."""
+    assert ua(agent) == (name, "Other", "bot")
