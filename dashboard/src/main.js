@@ -94,7 +94,7 @@ async function render(s) {
       current = reportsView(main, sites);
     }
   } catch (err) {
-    main.append(h('p', { class: 'field-error', role: 'alert' }, explain(err)));
+    main.prepend(h('p', { class: 'field-error view-error', role: 'alert' }, explain(err)));
   }
 }
 

@@ -3,6 +3,7 @@ import { ApiError, downloadCsv, explain } from './api.js';
 import { h, nextId, num, replace } from './dom.js';
 
 export const PER_PAGE = 10;
+const DEBOUNCE = 300;
 
 /**
  * A report panel. `load(signal)` fetches and draws; the panel loads when it first
@@ -30,10 +31,16 @@ export class Panel {
 
   load() { return Promise.resolve(); }
 
+  /** Reload soon: changes within DEBOUNCE ms (a few clicks in a row) cost one request. */
   invalidate() {
     this.stale = true;
-    if (this.visible) this.refresh();
-    else this.el.dataset.state = 'stale';
+    if (!this.visible) {
+      this.el.dataset.state = 'stale';
+      return;
+    }
+    this.el.dataset.state = 'loading';
+    clearTimeout(this.pending);
+    this.pending = setTimeout(() => { if (this.stale) this.refresh(); }, DEBOUNCE);
   }
 
   show() {
@@ -44,6 +51,7 @@ export class Panel {
   hide() { this.visible = false; }
 
   async refresh() {
+    clearTimeout(this.pending);
     this.stale = false;
     this.controller?.abort();
     const controller = new AbortController();

@@ -30,7 +30,9 @@ class Chromium:
             env={**os.environ})
         return cls(proc)
 
-    async def __call__(self, op: str, timeout: float = 60, **args: Any) -> Any:
+    async def __call__(self, op: str, **args: Any) -> Any:
+        # `timeout` (ms) goes to the driver; the answer may take that long and a bit more.
+        timeout = 60 + args.get("timeout", 0) / 1000 + args.get("ms", 0) / 1000
         assert self.proc.stdin is not None and self.proc.stdout is not None
         async with self.lock:
             self.proc.stdin.write((json.dumps({"op": op, **args}) + "\n").encode())
@@ -39,7 +41,7 @@ class Chromium:
         assert line, f"the browser driver ended during {op}"
         answer = json.loads(line)
         assert answer["ok"], f"{op} {args}: {answer.get('error')}"
-        return answer["value"]
+        return answer.get("value")  # undefined in the page: no value
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):

@@ -71,7 +71,16 @@ const ops = {
   check: async (c) => { await page.setChecked(c.sel, c.on, { timeout: 15000 }); return true; },
   press: async (c) => { await page.keyboard.press(c.key); return true; },
   wait: async (c) => { await page.waitForSelector(c.sel, { state: c.state || 'visible', timeout: c.timeout || 20000 }); return true; },
-  waitFn: async (c) => { await page.waitForFunction(c.expr, c.arg, { timeout: c.timeout || 20000, polling: 100 }); return true; },
+  // Polled from here: Playwright's waitForFunction evaluates strings with `new Function`
+  // in the page, which the dashboard's CSP (no 'unsafe-eval') rightly refuses.
+  waitFn: async (c) => {
+    const deadline = Date.now() + (c.timeout || 20000);
+    for (;;) {
+      if (await page.evaluate(c.expr)) return true;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${c.expr}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  },
   eval: async (c) => page.evaluate(c.expr),
   screenshot: async (c) => { await page.screenshot({ path: c.path, fullPage: !!c.full }); return c.path; },
   viewport: async (c) => { await page.setViewportSize({ width: c.width, height: c.height }); return true; },

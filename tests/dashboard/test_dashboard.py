@@ -12,6 +12,7 @@ go to .local/screenshots/ (git-ignored) for a person to look at.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -46,8 +47,7 @@ async def check_summary(b: Chromium, stack: Stack, query: dict[str, Any]) -> dic
     got = await read(b, "summary")
     assert got["period"] == f"{want['period']['start']} to {want['period']['end']} (UTC)"
     for key, m in want["metrics"].items():
-        assert got["metrics"][key]["value"] == str(m["value"]).replace(".0", "") or float(
-            got["metrics"][key]["value"]) == m["value"], (key, got["metrics"][key], m)
+        assert json.loads(got["metrics"][key]["value"]) == m["value"], (key, got, m)
         shown = {"bounce_rate": pct, "avg_session_duration_sec": duration}.get(key, num)
         assert got["metrics"][key]["text"] == shown(m["value"]), (key, got["metrics"][key], m)
         if "change_pct" in m:
@@ -133,7 +133,7 @@ async def check_funnel(b: Chromium, stack: Stack, query: dict[str, Any]) -> list
                                   ".map((f) => f.style.width)")
     first = want[0]["sessions"]
     assert [float(w.rstrip("%")) for w in widths] == pytest.approx(
-        [100 * f["sessions"] / first if first else 0 for f in want])
+        [100 * f["sessions"] / first if first else 0 for f in want], abs=0.01)
     return want  # type: ignore[no-any-return]
 
 
@@ -178,10 +178,13 @@ async def test_every_panel_equals_the_api_and_screenshots(stack: Stack, browser:
 
 async def test_period_compare_and_filters_change_what_is_shown(stack: Stack, browser: Chromium
                                                                ) -> None:
+    """Some forty changes in two minutes, more than a person makes: this test uses the
+    API process without a practical rate limit (same code, same database), so it checks
+    what is shown; the request budget and 429 tests below check the limit."""
     b = browser
     w = stack.sites[0]
     site = w["id"]
-    await open_dashboard(b, stack.api, stack.new_key())
+    await open_dashboard(b, stack.ref, stack.new_key())
     week = await check_summary(b, stack, q(site))
 
     await b("select", sel="select[name=period]", value="30d")
@@ -443,7 +446,7 @@ async def test_websites_create_edit_delete(stack: Stack, browser: Chromium) -> N
     await b("waitFn", expr="document.body.textContent.includes('Deleted shop-2.example')")
     assert stack.get("/api/v1/websites", key=key) == []
     assert await b("eval", expr="document.querySelectorAll('[data-site]').length") == 0
-    await clean(b)
+    await clean(b, expected=(400, 403))
 
 
 async def test_admin_sees_accounts_and_users_and_a_new_key_once(stack: Stack, browser: Chromium
@@ -491,8 +494,8 @@ async def test_sign_in_messages_and_backing_off_on_429(stack: Stack, browser: Ch
     await open_dashboard(b, stack.api, user)
     await b("eval", expr="sessionStorage.setItem('tinytrail.role', 'admin')")
     await b("goto", url=f"{stack.api}/dashboard/?view=admin")
-    await b("wait", sel="main [role=alert]")
-    assert "(403)" in await b("eval", expr="document.querySelector('main [role=alert]')"
+    await b("wait", sel="main .view-error")
+    assert "(403)" in await b("eval", expr="document.querySelector('main .view-error')"
                                            ".textContent")
     # Sign-out clears the key.
     await b("click", sel="button.signout")
@@ -530,7 +533,9 @@ async def test_sign_in_messages_and_backing_off_on_429(stack: Stack, browser: Ch
     assert limited and all(r["retryAfter"] for r in limited)
     for r in limited:  # waiting, not hammering: no request until Retry-After has passed
         until = r["t"] + 1000 * int(r["retryAfter"])
-        early = [x for x in log["requests"] if r["t"] < x["t"] < until - 100]
+        # (500 ms of slack: the page and the driver see the same answer at slightly
+        # different times)
+        early = [x for x in log["requests"] if r["t"] < x["t"] < until - 500]
         assert early == [], (r, early)
     # Nothing failed loudly: the 429 answers are the only console errors (Chromium logs
     # every non-2xx response), and each panel asked at most three times.
