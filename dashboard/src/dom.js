@@ -1,6 +1,6 @@
 // The one way the dashboard makes DOM: `h(tag, props, ...children)`.
-// Text (strings, numbers) always becomes text nodes, never markup; there is no
-// innerHTML anywhere in the app. Inline `style` attributes are refused (the CSP
+// Text (strings, numbers) always becomes text nodes, never markup: nothing in the
+// app parses HTML from a string. Inline `style` attributes are refused (the CSP
 // forbids them); sizes that data decide are set through the CSSOM (`el.style.x`).
 
 const PROPS = new Set(['value', 'checked', 'disabled', 'selected', 'hidden', 'open', 'readOnly']);

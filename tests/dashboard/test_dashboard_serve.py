@@ -74,3 +74,32 @@ async def test_a_missing_build_says_how_to_build(serve: tuple[str, Path]) -> Non
     assert resp.code == 503
     assert b"npm ci && npm run build" in resp.body
     assert resp.headers["Content-Type"].startswith("text/plain")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "dashboard" / "src"
+
+
+def test_sources_never_write_markup() -> None:
+    """Text from the open internet must stay text: no HTML-parsing sink in the app."""
+    sinks = ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(",
+             "new Function", "setAttribute('style'", 'setAttribute("style"')
+    for path in SRC.glob("*.js"):
+        text = path.read_text()
+        found = [s for s in sinks if s in text]
+        assert not found, (path.name, found)
+
+
+def test_the_build_runs_in_bootstrap_and_in_the_image() -> None:
+    boot = (ROOT / "infra" / "bootstrap.sh").read_text()
+    assert "npm ci" in boot and "npm run build" in boot
+    assert '"$dash/package-lock.json" -nt' in boot  # npm ci keyed on the lockfile
+    docker = (ROOT / "infra" / "Dockerfile").read_text()
+    assert "AS dashboard" in docker and "RUN npm ci" in docker and "RUN npm run build" in docker
+    assert "COPY --from=dashboard /src/api/dashboard_dist ./api/dashboard_dist" in docker
+    assert docker.index("COPY --from=dashboard") < docker.index("RUN pip wheel")
+    ignore = (ROOT / ".dockerignore").read_text().splitlines()
+    assert "!dashboard/package-lock.json" in ignore and "!dashboard/src/" in ignore
+    assert "api/dashboard_dist/" in (ROOT / ".gitignore").read_text().splitlines()
+    lock = (ROOT / "dashboard" / "package-lock.json").read_text()
+    assert '"node_modules/uplot"' in lock and '"node_modules/esbuild"' in lock

@@ -47,6 +47,7 @@ async def read(b: Chromium, panel: str) -> dict[str, Any]:
 async def settle(b: Chromium, panel: str) -> None:
     """Scroll `panel` into view (panels load lazily) and wait until it has loaded."""
     sel = f'[data-panel="{panel}"]'
+    await b("wait", sel=sel, state="attached")
     await b("eval", expr=f"document.querySelector('{sel}').scrollIntoView()")
     try:
         await b("wait", sel=f"{sel}[data-state=ready]")
