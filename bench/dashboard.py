@@ -103,10 +103,18 @@ async def first_loads(base: str, key: str, site: str, runs: int) -> list[dict[st
             log = await b("log")
             assert not log["errors"], log["errors"]
             api = [r for r in log["requests"] if "/api/" in r["url"]]
+            # Each API request's start and end on the page's clock (Resource Timing).
+            timing = await b("eval", expr="performance.getEntriesByType('resource')"
+                             ".filter((e) => e.name.includes('/api/')).map((e) => "
+                             "[new URL(e.name).pathname.split('/').pop(), e.startTime, "
+                             "e.responseEnd])")
+            slowest = max(timing, key=lambda t: t[2] - t[1])
             out.append({"ready": ready, "dom": nav, "requests": len(api)})
             await b("clearLog")
             print(f"  first load: every panel drawn in {ready:7.0f} ms "
-                  f"(page ready at {nav:4.0f} ms, {len(api)} API requests)", flush=True)
+                  f"(page ready at {nav:4.0f} ms, {len(api)} API requests; slowest "
+                  f"{slowest[0]} {slowest[2] - slowest[1]:.0f} ms; "
+                  + ", ".join(f"{n} {e - s:.0f}" for n, s, e in timing) + ")", flush=True)
     finally:
         await b.close()
     return out

@@ -83,6 +83,9 @@ async function render(s) {
   current = null;
   const main = h('main', { id: 'main', tabindex: '-1' });
   replace(app, nav(s), banner, main);
+  // A new view: keyboard focus moves to its content (the next Tab reaches its first
+  // control; Shift+Tab the navigation), as after a page load.
+  main.focus({ preventScroll: true });
   try {
     if (!sites) await loadSites();
     if (s.view === 'admin' && session.role === 'admin') {

@@ -1,7 +1,8 @@
 // A small remote control for Debian's headless Chromium, driven by the Python tests:
 // one JSON command per line on stdin, one JSON answer per line on stdout.
 // Uses playwright-core from tests/browser (installed by infra/bootstrap.sh).
-//   {"op": "open", "width": 1440, "height": 900, "init"?: js}   a fresh context and page
+//   {"op": "open", "width": 1440, "height": 900, "scheme"?: "dark", "init"?: js}
+//       a fresh context and page
 //   {"op": "goto", "url": ...} {"op": "click", "sel": ...} {"op": "fill", "sel", "value"}
 //   {"op": "select", "sel", "value"} {"op": "check", "sel", "on"} {"op": "press", "key"}
 //   {"op": "wait", "sel", "state"?} {"op": "waitFn", "expr"} {"op": "eval", "expr"}

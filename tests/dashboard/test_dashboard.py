@@ -304,6 +304,45 @@ async def test_period_compare_and_filters_change_what_is_shown(stack: Stack, bro
     await clean(b)
 
 
+async def test_keyboard_only_and_dark(stack: Stack, browser: Chromium) -> None:
+    """Sign in, change the period and open a tab with the keyboard alone; the dark
+    scheme is used when the system asks for it (screenshot beside the others)."""
+    b = browser
+    site = stack.sites[0]["id"]
+    await b("open", width=1440, height=900, scheme="dark")
+    await b("goto", url=f"{stack.api}/dashboard/?site={site}")
+    assert await b("eval", expr="document.activeElement.id") == "key"  # focused at once
+    for ch in stack.new_key():
+        await b("press", key=ch)
+    await b("press", key="Enter")
+    await settle(b, "summary")
+    # After sign-in the focus is on the view's content: Tab reaches the toolbar, and
+    # Shift+Tab the navigation.
+    assert await b("eval", expr="document.activeElement.id") == "main"
+
+    async def focused() -> str:
+        return await b("eval", expr="document.activeElement.getAttribute('name') || "  # type: ignore[no-any-return]
+                                    "document.activeElement.textContent")
+
+    await b("press", key="Shift+Tab")
+    assert await focused() == "Sign out"
+    for want in ("site", "period"):
+        await b("press", key="Tab")
+        assert await focused() == want
+    await b("press", key="ArrowDown")  # 7d -> 30d on a focused select
+    await settle(b, "summary")
+    await b("waitFn", expr="location.search.includes('period=30d')")
+    await check_summary(b, stack, q(site, period="30d"))
+    visible = await b("eval", expr="getComputedStyle(document.activeElement).outlineStyle")
+    assert visible != "none"  # focus is visible
+    bg = await b("eval", expr="getComputedStyle(document.body).backgroundColor")
+    assert bg == "rgb(17, 20, 24)", bg  # the dark palette
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await b("eval", expr="window.scrollTo(0, 0)")
+    await b("screenshot", path=str(SHOTS / "dashboard-reports-1440-dark.png"))
+    await clean(b)
+
+
 async def test_funnel_builder(stack: Stack, browser: Chromium) -> None:
     b = browser
     site = stack.sites[0]["id"]

@@ -103,3 +103,10 @@ def test_the_build_runs_in_bootstrap_and_in_the_image() -> None:
     assert "api/dashboard_dist/" in (ROOT / ".gitignore").read_text().splitlines()
     lock = (ROOT / "dashboard" / "package-lock.json").read_text()
     assert '"node_modules/uplot"' in lock and '"node_modules/esbuild"' in lock
+
+
+def test_the_local_router_sends_the_dashboard_to_the_api() -> None:
+    from tinytrail.router import upstream_for
+
+    for path in ("/", "/dashboard", "/dashboard/", "/dashboard/app-X.js"):
+        assert upstream_for(path, "collector", "api") == "api"
