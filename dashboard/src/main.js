@@ -86,15 +86,24 @@ async function render(s) {
   // A new view: keyboard focus moves to its content (the next Tab reaches its first
   // control; Shift+Tab the navigation), as after a page load.
   main.focus({ preventScroll: true });
+  const showWebsites = (notice) => {
+    main.replaceChildren();
+    const view = websitesView(main, sites, async () => { await loadSites(); view.update(sites); });
+    if (notice) main.prepend(h('p', { class: 'notice' }, notice));
+  };
   try {
-    if (!sites) await loadSites();
     if (s.view === 'admin' && session.role === 'admin') {
       await adminView(main);
-    } else if (s.view === 'websites' || !sites.length) {
-      const view = websitesView(main, sites, async () => { await loadSites(); view.update(sites); });
-      if (s.view !== 'websites') main.prepend(h('p', { class: 'notice' }, 'Add a website to see its reports.'));
+    } else if (s.view === 'websites') {
+      if (!sites) await loadSites();
+      showWebsites();
     } else {
-      current = reportsView(main, sites);
+      const ready = sites ? Promise.resolve(sites) : loadSites();
+      current = reportsView(main, ready, () => {
+        current?.dispose();
+        current = null;
+        showWebsites('Add a website to see its reports.');
+      });
     }
   } catch (err) {
     main.prepend(h('p', { class: 'field-error view-error', role: 'alert' }, explain(err)));

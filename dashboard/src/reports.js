@@ -1,6 +1,7 @@
 // The reports view: a toolbar (website, period, compare, bots, content group) whose
 // choices live in the URL, and the panels. A change reloads only the panels it
 // concerns, and only those on screen (the others when they scroll into view).
+import { explain } from './api.js';
 import { h } from './dom.js';
 import { FunnelPanel, RealtimePanel } from './live.js';
 import {
@@ -76,10 +77,14 @@ function toolbar(s, sites) {
     h('label', { class: 'check' }, bots, h('span', {}, 'Include bots')));
 }
 
-export function reportsView(main, sites) {
-  let s = state.read();
-  if (!sites.some((w) => w.id === s.site)) s = state.write({ site: sites[0].id });
-  const bar = h('div', { class: 'toolbar-wrap' }, toolbar(s, sites));
+/**
+ * `sitesReady` resolves to the websites list. When the URL names a website (a bookmark,
+ * a reload) the panels start at once, beside the list's request, not after it.
+ * `onNoSites()` is called when the key has no website at all.
+ */
+export function reportsView(main, sitesReady, onNoSites) {
+  let sites = [];
+  const bar = h('div', { class: 'toolbar-wrap' }, h('p', { class: 'loading' }, 'Loading websites…'));
   const summary = new SummaryPanel();
   const realtime = new RealtimePanel();
   const panels = [summary, new TimeseriesPanel(), realtime, new PagesPanel(), new SourcesPanel(),
@@ -88,18 +93,37 @@ export function reportsView(main, sites) {
   // visits}) goes here when that report exists on the API; see docs/DASHBOARD.md.
   main.append(h('h1', { class: 'sr-only' }, 'Reports'), bar,
     h('div', { class: 'grid' }, panels.map((p) => p.el)));
-  const io = lazy(panels);
-  realtime.show();
+  let io = null;
+  const start = () => {
+    io = lazy(panels);
+    realtime.show();
+  };
+  if (state.read().site) start();
+  sitesReady.then((list) => {
+    sites = list;
+    if (!list.length) {
+      onNoSites();
+      return;
+    }
+    let s = state.read();
+    if (!list.some((w) => w.id === s.site)) s = state.write({ site: list[0].id });
+    bar.replaceChildren(toolbar(s, sites));
+    if (!io) start();
+  }).catch((err) => {
+    bar.replaceChildren(h('p', { class: 'field-error view-error', role: 'alert' }, explain(err)));
+  });
 
   const byId = Object.fromEntries(panels.map((p) => [p.id, p]));
-  let prev = s;
+  let prev = state.read();
   // `patch` is null after Back/Forward: then the toolbar is redrawn from the URL too.
   const onState = (next, patch) => {
     if (next.view !== 'reports') return;
     const changed = Object.keys(CONCERNS).filter((k) => String(next[k]) !== String(prev[k]));
     const devChanged = next.dev !== prev.dev;
     prev = next;
-    if (patch === null || (patch && 'site' in patch)) bar.replaceChildren(toolbar(next, sites));
+    if (sites.length && (patch === null || (patch && 'site' in patch))) {
+      bar.replaceChildren(toolbar(next, sites));
+    }
     const ids = new Set();
     for (const k of changed) {
       const c = CONCERNS[k];
@@ -115,5 +139,12 @@ export function reportsView(main, sites) {
       else d.invalidate();
     }
   };
-  return { onState, dispose: () => { io.disconnect(); realtime.stop(); panels.forEach((p) => p.controller?.abort()); } };
+  return {
+    onState,
+    dispose: () => {
+      io?.disconnect();
+      realtime.stop();
+      panels.forEach((p) => { clearTimeout(p.pending); p.controller?.abort(); });
+    },
+  };
 }
