@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         env |= {"PYTHONPATH": str(ROOT), "TINYTRAIL_DATABASE_URL": dsn,
                 "TINYTRAIL_REDIS_URL": args.redis, "TINYTRAIL_SECRET_KEY": SECRET,
                 "TINYTRAIL_API_HOST": "127.0.0.1", "TINYTRAIL_LOG_LEVEL": "WARNING",
+                "TINYTRAIL_API_METRICS_PORT": "0",
                 # Several first loads in one minute: the per-key limit is not measured here.
                 "TINYTRAIL_API_RATE_LIMIT": "100000"}
         api = subprocess.Popen([sys.executable, "-m", "tinytrail.cli", "api", "--port",

@@ -103,6 +103,9 @@ def _env(settings: CoreSettings, **extra: str) -> dict[str, str]:
         "TINYTRAIL_SECRET_KEY": SECRET,
         "TINYTRAIL_LOG_FORMAT": "text",
         "TINYTRAIL_LOG_LEVEL": "WARNING",
+        # No /metrics listeners: several processes here, and none is scraped.
+        "TINYTRAIL_API_METRICS_PORT": "0",
+        "TINYTRAIL_COLLECTOR_METRICS_PORT": "0",
     })
     env.update(extra)
     return env
