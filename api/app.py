@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 import tornado.httpserver
 import tornado.web
 
+from api.dashboard import dashboard_routes
 from api.deps import ApiDeps
 from api.health import HealthHandler, OpenApiHandler, encode_document
 from api.reports import report_routes
@@ -79,8 +80,10 @@ def log_request(handler: tornado.web.RequestHandler) -> None:
 
 
 def make_app(deps: ApiDeps) -> tornado.web.Application:
+    # The dashboard is static files on top of the public API, not part of the API
+    # contract (or its OpenAPI document): it is mounted here, beside `all_routes`.
     return tornado.web.Application(
-        all_routes(deps),
+        [*all_routes(deps), *dashboard_routes()],
         default_handler_class=NotFoundHandler,
         compress_response=True,
         log_function=log_request,

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything TinyTrail needs on a fresh Debian machine, idempotently:
-# Debian packages (PostgreSQL, Redis, Java, Maven, Chromium for the browser test),
-# the Kafka jars (via infra/services.sh install), the Python package with its test
-# extra, and the browser test's npm packages (with terser, which builds the tracker:
-# collector/tracker/build.js). Skips whatever is already there.
+# Debian packages (PostgreSQL, Redis, Java, Maven, Node.js, Chromium for the browser
+# tests), the Kafka jars (via infra/services.sh install), the Python package with its
+# test extra, the dashboard (npm ci when its lockfile changed, a build when a source is
+# newer than the build) and the browser tests' npm packages (with terser, which builds
+# the tracker: collector/tracker/build.js). Skips whatever is already there.
 #
 #   infra/bootstrap.sh [--no-browser]
 set -euo pipefail
@@ -17,6 +18,7 @@ browser=1; [ "${1:-}" = "--no-browser" ] && browser=0
 
 need=()
 command -v chromium >/dev/null 2>&1 || [ $browser = 0 ] || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing Debian packages: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -31,6 +33,22 @@ if [ ! -f "$STAMP_DIR/.pip-stamp" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP_DIR/
   "$PY" -m pip install -q --disable-pip-version-check -e "$ROOT[test]" 2>&1 | grep -v '^WARNING: Running pip as' || true
   "$PY" -c "import tinytrail, faust, tornado, psycopg" || { log "pip install failed"; exit 1; }
   touch "$STAMP_DIR/.pip-stamp"
+fi
+
+# The dashboard (dashboard/ -> api/dashboard_dist/, git-ignored): packages keyed on the
+# lockfile (npm ci leaves node_modules/.package-lock.json behind), then a build whenever
+# a source, the build script or the lockfile is newer than the built index.html.
+dash=$ROOT/dashboard
+if [ ! -f "$dash/node_modules/.package-lock.json" ] ||
+   [ "$dash/package-lock.json" -nt "$dash/node_modules/.package-lock.json" ]; then
+  log "installing the dashboard's npm packages (npm ci)"
+  (cd "$dash" && npm ci --no-audit --no-fund --silent)
+fi
+built=$ROOT/api/dashboard_dist/index.html
+if [ ! -f "$built" ] ||
+   [ -n "$(find "$dash/src" "$dash/build.mjs" "$dash/package-lock.json" -newer "$built" -print -quit)" ]; then
+  log "building the dashboard"
+  (cd "$dash" && npm run build --silent)
 fi
 
 # Keyed on the committed lockfile: a checkout whose node_modules predates it (a package

@@ -1,0 +1,150 @@
+// The reports view: a toolbar (website, period, compare, bots, content group) whose
+// choices live in the URL, and the panels. A change reloads only the panels it
+// concerns, and only those on screen (the others when they scroll into view).
+import { explain } from './api.js';
+import { h } from './dom.js';
+import { FunnelPanel, RealtimePanel } from './live.js';
+import {
+  DevicesPanel, EventsPanel, FlowPanel, PagesPanel, SourcesPanel, SummaryPanel, TimeseriesPanel,
+} from './panels.js';
+import * as state from './state.js';
+import { lazy } from './widgets.js';
+
+const PERIODS = [
+  ['today', 'Today'], ['yesterday', 'Yesterday'], ['7d', 'Last 7 days'], ['30d', 'Last 30 days'],
+  ['90d', 'Last 90 days'], ['12m', 'Last 12 months'], ['ytd', 'Year to date'], ['all', 'All time'],
+  ['custom', 'Custom range…'],
+];
+const COMPARES = [['', 'No comparison'], ['previous_period', 'Previous period'], ['yoy', 'Year over year']];
+
+// Which panels a changed state key concerns ('*' = all of them).
+const CONCERNS = {
+  site: '*', period: '*', from: '*', to: '*', bots: '*', group: '*',
+  compare: ['summary'], metric: ['timeseries'], path: ['timeseries'], src: ['sources'],
+  event: ['events'], steps: ['funnel'],
+};
+
+function field(label, control) {
+  return h('label', { class: 'field' }, h('span', {}, label), control);
+}
+
+function toolbar(s, sites) {
+  const site = sites.find((w) => w.id === s.site);
+  const siteSel = h('select', { name: 'site' },
+    sites.map((w) => h('option', { value: w.id, selected: w.id === s.site }, w.domain)));
+  siteSel.addEventListener('change', () => state.write({ site: siteSel.value, group: '', path: '' }, { push: true }));
+
+  const period = h('select', { name: 'period' },
+    PERIODS.map(([v, label]) => h('option', { value: v, selected: v === s.period }, label)));
+  const from = h('input', { type: 'date', name: 'from', value: s.from, 'aria-label': 'From (UTC)' });
+  const to = h('input', { type: 'date', name: 'to', value: s.to, 'aria-label': 'To (UTC)' });
+  const rangeMsg = h('span', { class: 'field-error', role: 'alert' });
+  const range = h('form', { class: 'range', hidden: s.period !== 'custom' }, from, h('span', {}, '–'), to,
+    h('button', { type: 'submit' }, 'Apply'), rangeMsg);
+  range.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (!from.value || !to.value) { rangeMsg.textContent = 'Pick both dates.'; return; }
+    if (from.value > to.value) { rangeMsg.textContent = 'The start must not be after the end.'; return; }
+    rangeMsg.textContent = '';
+    state.write({ period: 'custom', from: from.value, to: to.value }, { push: true });
+  });
+  period.addEventListener('change', () => {
+    if (period.value === 'custom') {
+      range.hidden = false;
+      from.focus();
+    } else {
+      range.hidden = true;
+      state.write({ period: period.value, from: '', to: '' }, { push: true });
+    }
+  });
+
+  const compare = h('select', { name: 'compare' },
+    COMPARES.map(([v, label]) => h('option', { value: v, selected: v === s.compare }, label)));
+  compare.addEventListener('change', () => state.write({ compare: compare.value }, { push: true }));
+
+  const bots = h('input', { type: 'checkbox', name: 'bots', checked: s.bots === '1' });
+  bots.addEventListener('change', () => state.write({ bots: bots.checked ? '1' : '' }, { push: true }));
+
+  const groups = site?.contentGroups || [];
+  const group = h('select', { name: 'group', disabled: !groups.length },
+    h('option', { value: '' }, groups.length ? 'All pages' : 'No content groups'),
+    groups.map((g) => h('option', { value: g.name, selected: g.name === s.group }, g.name)));
+  group.addEventListener('change', () => state.write({ group: group.value }, { push: true }));
+
+  return h('form', { class: 'toolbar', 'aria-label': 'Report filters', onsubmit: (e) => e.preventDefault() },
+    field('Website', siteSel), field('Period', period), range, field('Compare', compare),
+    field('Content group', group),
+    h('label', { class: 'check' }, bots, h('span', {}, 'Include bots')));
+}
+
+/**
+ * `sitesReady` resolves to the websites list. When the URL names a website (a bookmark,
+ * a reload) the panels start at once, beside the list's request, not after it.
+ * `onNoSites()` is called when the key has no website at all.
+ */
+export function reportsView(main, sitesReady, onNoSites) {
+  let sites = [];
+  const bar = h('div', { class: 'toolbar-wrap' }, h('p', { class: 'loading' }, 'Loading websites…'));
+  const summary = new SummaryPanel();
+  const realtime = new RealtimePanel();
+  const panels = [summary, new TimeseriesPanel(), realtime, new PagesPanel(), new SourcesPanel(),
+    new DevicesPanel(), new FlowPanel(), new EventsPanel(), new FunnelPanel()];
+  // A `locations` panel (GET /api/v1/reports/locations, rows {country, countryName,
+  // visits}) goes here when that report exists on the API; see docs/DASHBOARD.md.
+  main.append(h('h1', { class: 'sr-only' }, 'Reports'), bar,
+    h('div', { class: 'grid' }, panels.map((p) => p.el)));
+  let io = null;
+  const start = () => {
+    io = lazy(panels);
+    realtime.show();
+  };
+  if (state.read().site) start();
+  sitesReady.then((list) => {
+    sites = list;
+    if (!list.length) {
+      onNoSites();
+      return;
+    }
+    let s = state.read();
+    if (!list.some((w) => w.id === s.site)) s = state.write({ site: list[0].id });
+    bar.replaceChildren(toolbar(s, sites));
+    if (!io) start();
+  }).catch((err) => {
+    bar.replaceChildren(h('p', { class: 'field-error view-error', role: 'alert' }, explain(err)));
+  });
+
+  const byId = Object.fromEntries(panels.map((p) => [p.id, p]));
+  let prev = state.read();
+  // `patch` is null after Back/Forward: then the toolbar is redrawn from the URL too.
+  const onState = (next, patch) => {
+    if (next.view !== 'reports') return;
+    const changed = Object.keys(CONCERNS).filter((k) => String(next[k]) !== String(prev[k]));
+    const devChanged = next.dev !== prev.dev;
+    prev = next;
+    if (sites.length && (patch === null || (patch && 'site' in patch))) {
+      bar.replaceChildren(toolbar(next, sites));
+    }
+    const ids = new Set();
+    for (const k of changed) {
+      const c = CONCERNS[k];
+      (c === '*' ? panels.map((p) => p.id) : c).forEach((id) => ids.add(id));
+    }
+    for (const p of panels) {
+      if (ids.has(p.id)) p.invalidate();
+    }
+    if (devChanged && !ids.has('devices')) {
+      const d = byId.devices;
+      d.page = 1;
+      if (d.data) d.draw();
+      else d.invalidate();
+    }
+  };
+  return {
+    onState,
+    dispose: () => {
+      io?.disconnect();
+      realtime.stop();
+      panels.forEach((p) => { clearTimeout(p.pending); p.controller?.abort(); });
+    },
+  };
+}

@@ -1,0 +1,144 @@
+// Panels, tables, pagers and tabs shared by the report panels.
+import { ApiError, downloadCsv, explain } from './api.js';
+import { h, nextId, num, replace } from './dom.js';
+
+export const PER_PAGE = 10;
+const DEBOUNCE = 300;
+
+/**
+ * A report panel. `load(signal)` fetches and draws; the panel loads when it first
+ * scrolls near the viewport and again after `invalidate()` (lazy: panels below the
+ * fold cost no request until someone looks at them). `data-state` says
+ * loading / ready / error, which the browser tests wait on.
+ */
+export class Panel {
+  constructor(id, title, { wide = false, tools = [] } = {}) {
+    const headingId = nextId('h');
+    this.id = id;
+    this.heading = h('h2', { id: headingId }, title);
+    this.tools = h('div', { class: 'tools' }, tools);
+    this.status = h('p', { class: 'panel-status', role: 'status' });
+    this.body = h('div', { class: 'panel-body' });
+    this.el = h('section', {
+      class: `panel${wide ? ' wide' : ''}`, id: `panel-${id}`, 'data-panel': id,
+      'data-state': 'idle', 'aria-labelledby': headingId, 'aria-busy': 'false',
+    }, h('header', {}, this.heading, this.tools), this.status, this.body);
+    this.visible = false;
+    this.stale = true;
+    this.controller = null;
+    this.generation = 0;
+  }
+
+  load() { return Promise.resolve(); }
+
+  /** Reload soon: changes within DEBOUNCE ms (a few clicks in a row) cost one request. */
+  invalidate() {
+    this.stale = true;
+    if (!this.visible) {
+      this.el.dataset.state = 'stale';
+      return;
+    }
+    this.el.dataset.state = 'loading';
+    clearTimeout(this.pending);
+    this.pending = setTimeout(() => { if (this.stale) this.refresh(); }, DEBOUNCE);
+  }
+
+  show() {
+    this.visible = true;
+    if (this.stale) this.refresh();
+  }
+
+  hide() { this.visible = false; }
+
+  async refresh() {
+    clearTimeout(this.pending);
+    this.stale = false;
+    this.controller?.abort();
+    const controller = new AbortController();
+    this.controller = controller;
+    this.generation += 1;
+    const gen = this.generation;
+    this.el.dataset.state = 'loading';
+    this.el.setAttribute('aria-busy', 'true');
+    this.status.textContent = '';
+    try {
+      await this.load(controller.signal);
+      if (gen !== this.generation) return;
+      this.el.dataset.state = 'ready';
+    } catch (err) {
+      if (controller.signal.aborted || gen !== this.generation) return;
+      this.el.dataset.state = 'error';
+      this.status.textContent = explain(err);
+      this.status.className = 'panel-status error';
+      if (!(err instanceof ApiError)) console.warn(err);
+    } finally {
+      if (gen === this.generation) this.el.setAttribute('aria-busy', 'false');
+    }
+  }
+}
+
+/** Watches panels and calls `show()` when one comes within 300 px of the viewport. */
+export function lazy(panels) {
+  const byEl = new Map(panels.map((p) => [p.el, p]));
+  const io = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const p = byEl.get(e.target);
+      if (e.isIntersecting && p) p.show();
+      else if (p) p.hide();
+    }
+  }, { rootMargin: '300px 0px' });
+  panels.forEach((p) => io.observe(p.el));
+  return io;
+}
+
+/**
+ * A data table. `columns`: [{key, label, num?, format?}]. Every cell is text.
+ * Rows are `<tr>`s whose cells carry `data-col` (the API's field name).
+ */
+export function table(columns, rows, { caption, empty = 'No data for this period.' } = {}) {
+  if (!rows.length) return h('p', { class: 'empty' }, empty);
+  return h('div', { class: 'table-wrap' }, h('table', {},
+    caption ? h('caption', { class: 'sr-only' }, caption) : null,
+    h('thead', {}, h('tr', {}, columns.map((c) => h('th', { scope: 'col', class: c.num ? 'num' : '' }, c.label)))),
+    h('tbody', {}, rows.map((r) => h('tr', {}, columns.map((c) => {
+      const v = r[c.key];
+      const text = c.format ? c.format(v, r) : (c.num ? num(v) : (v ?? '—'));
+      return h('td', { 'data-col': c.key, class: c.num ? 'num' : '' }, String(text));
+    }))))));
+}
+
+/** Previous / next buttons; `hasNext` is a guess (a full page) as the API gives no total. */
+export function pager(page, hasNext, go) {
+  return h('nav', { class: 'pager', 'aria-label': 'Pages' },
+    h('button', { type: 'button', class: 'prev', disabled: page <= 1, onclick: () => go(page - 1) }, '‹ Previous'),
+    h('span', { class: 'page-no' }, `Page ${page}`),
+    h('button', { type: 'button', class: 'next', disabled: !hasNext, onclick: () => go(page + 1) }, 'Next ›'));
+}
+
+/** Segmented buttons (aria-pressed); `onpick(value)` when another is chosen. */
+export function tabs(label, options, current, onpick) {
+  return h('div', { class: 'tabs', role: 'group', 'aria-label': label }, options.map(([value, text]) =>
+    h('button', {
+      type: 'button', 'data-tab': value, 'aria-pressed': String(value === current),
+      onclick: () => { if (value !== current) onpick(value); },
+    }, text)));
+}
+
+/** A button that downloads the API's own CSV for `path` and `query()`. */
+export function csvButton(path, query, label = 'CSV') {
+  const btn = h('button', { type: 'button', class: 'csv', title: 'Download the API’s CSV' }, label);
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    try {
+      await downloadCsv(path, query());
+    } catch (err) {
+      btn.title = explain(err);
+      btn.classList.add('failed');
+    } finally {
+      btn.disabled = false;
+    }
+  });
+  return btn;
+}
+
+export function setBody(panel, ...children) { replace(panel.body, ...children); }
