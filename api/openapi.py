@@ -109,7 +109,9 @@ LOCATIONS_DESCRIPTION = (
     "(private, reserved or unlisted addresses) form one row with null country and name. "
     "Country names: pycountry (ISO 3166-1). IP geolocation by DB-IP "
     "(https://db-ip.com), bundled data: DB-IP IP to Country Lite, June 2026, "
-    "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/).")
+    "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/). An operator who points "
+    "TINYTRAIL_COUNTRY_DB at another database must give that database's attribution "
+    "instead. content_group is not available for this report (400).")
 COMPARE = query("compare", {"enum": ["previous_period", "yoy"]}, "Comparison period")
 PAGING = [
     query("page", {"type": "integer", "minimum": 1, "default": 1}, "Page (min 1)"),
@@ -138,6 +140,12 @@ def _described(path: J, description: str) -> J:
     return path
 
 
+def _without(path: J, param: str) -> J:
+    """The operation without the query parameter `param` (a common one it refuses)."""
+    path["get"]["parameters"] = [p for p in path["get"]["parameters"] if p["name"] != param]
+    return path
+
+
 def _metric() -> J:
     return obj({"value": {"type": "number"}, "previous": {"type": "number"},
                 "change_pct": {"type": ["number", "null"]}}, ["value"])
@@ -159,12 +167,12 @@ def _reports() -> J:
                            "contentGroup": {"type": ["string", "null"]},
                            "pageviews": counts, "uniquePageviews": counts})),
             [*PAGING, COUNTRY], "path, contentGroup, pageviews, uniquePageviews"),
-        "/api/v1/reports/locations": _described(report(
+        "/api/v1/reports/locations": _without(_described(report(
             "Visits by country",
             paginated(obj({"country": {"type": ["string", "null"], "pattern": "^[A-Z]{2}$"},
                            "countryName": {"type": ["string", "null"]}, "visits": counts},
                           ["country", "countryName", "visits"])),
-            PAGING, "country, countryName, visits"), LOCATIONS_DESCRIPTION),
+            PAGING, "country, countryName, visits"), LOCATIONS_DESCRIPTION), "content_group"),
         "/api/v1/reports/sources": report(
             "Traffic sources grouped by channel, referrer domain or UTM",
             paginated({"oneOf": [

@@ -74,15 +74,30 @@ def _code_of(record: object) -> str | None:
     return None
 
 
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
 def _routable(ip: str) -> str | None:
-    """The address to look up (IPv4 for an IPv4-mapped IPv6), or None when it is not a
-    globally routable address (or not an address)."""
+    """The address to look up, or None when it is not a globally routable address (or not
+    an address at all).
+
+    IPv6 forms that carry an IPv4 address are looked up as that IPv4 address:
+    IPv4-mapped (`::ffff:a.b.c.d`) and 6to4 (`2002:AABB:CCDD::/48`, RFC 3056; DB-IP lists
+    the whole of 2002::/16 under one country, which would report every 6to4 visitor there).
+    The deprecated IPv4-compatible form (`::a.b.c.d`, RFC 4291 section 2.5.5.1) is not
+    routable on the Internet: None. Teredo and NAT64 addresses are not `is_global`: None.
+    """
     try:
-        addr = ipaddress.ip_address(ip)
+        addr: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip)
     except ValueError:
         return None
-    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        elif addr.sixtofour is not None:
+            addr = addr.sixtofour
+        elif addr in _IPV4_COMPATIBLE:
+            return None
     if not addr.is_global or addr.is_multicast:
         return None
     return str(addr)

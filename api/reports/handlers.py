@@ -56,7 +56,12 @@ class ReportHandler(ProtectedHandler):
     deps: Any
 
     def query(self, name: str) -> str | None:
-        return self.get_query_argument(name, None)
+        """The query parameter `name` exactly as sent (no whitespace stripped, so `DE%0A`
+        is not `DE`), or None when absent; raises ApiError(400) when it is given twice."""
+        values = self.get_query_arguments(name, strip=False)
+        if len(values) > 1:
+            raise ApiError(400, f"{name} must be given once")
+        return values[0] if values else None
 
     def parse_extra(self) -> Any:
         parse = getattr(self.report, "parse_extra", None)

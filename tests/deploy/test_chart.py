@@ -291,6 +291,9 @@ def test_existing_secret_renders_no_secret(tool_env: dict[str, str]) -> None:
         ("worker.heartbeatFile=relative/path", "/worker/heartbeatFile"),
         ("worker.statementTimeoutSeconds=-1", "/worker/statementTimeoutSeconds"),
         ("api.statementTimeoutSeconds=forever", "/api/statementTimeoutSeconds"),
+        ("collector.countryDb.mountPath=/tmp", "/collector/countryDb/mountPath"),
+        ("collector.countryDb.mountPath=/", "/collector/countryDb/mountPath"),
+        ("collector.countryDb.mountPath=/tmp/geo", "/collector/countryDb/mountPath"),
         ("colector.replicaCount=2", "colector"),  # a typo'd key is not silently ignored
     ],
 )
@@ -307,7 +310,8 @@ def test_good_values_of_the_same_shape_render(tool_env: dict[str, str]) -> None:
     for setting in ("collector.replicaCount=3", "image.pullPolicy=Always",
                     "config.logLevel=DEBUG", "config.trustedProxies={10.0.0.0/8}",
                     "worker.heartbeatFile=/tmp/hb", "worker.statementTimeoutSeconds=5",
-                    "api.statementTimeoutSeconds=0"):
+                    "api.statementTimeoutSeconds=0",
+                    "collector.countryDb.mountPath=/srv/geo"):
         assert helm_template(tool_env, "--set", setting), setting
 
 

@@ -138,6 +138,9 @@ async def test_summary_over_http_equals_the_reference(live: Live) -> None:
         pytest.param("timeseries", {"path": "about"}, "path", id="path"),
         pytest.param("funnel", {"steps[]": ["/a"]}, "steps[]", id="one-step"),
         pytest.param("funnel", {}, "steps[]", id="no-steps"),
+        pytest.param("summary", {"country": "DE\n"}, "country", id="country-newline"),
+        pytest.param("pages", {"country": " DE"}, "country", id="country-space"),
+        pytest.param("summary", {"country": ["DE", "GB"]}, "country", id="country-twice"),
     ],
 )
 async def test_bad_parameters_are_400_naming_them(live: Live, report: str, q: dict[str, Any],
