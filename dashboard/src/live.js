@@ -118,6 +118,8 @@ export class RealtimePanel extends Panel {
 
   static INTERVAL = 10_000;
 
+  accepts() { return { group: false, country: false }; }
+
   // Always shown (it sits at the top); polling follows the tab's visibility, not scrolling.
   show() {
     if (this.visible && this.timer) return;

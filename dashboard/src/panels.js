@@ -1,6 +1,6 @@
 // The report panels. Each one asks one endpoint of the public API for the query the
 // toolbar describes and draws exactly what the API answered.
-import { get } from './api.js';
+import { get, queryString } from './api.js';
 import { LineChart, seriesTable } from './chart.js';
 import { duration, h, num, replace } from './dom.js';
 import * as state from './state.js';
@@ -9,8 +9,9 @@ import { PER_PAGE, Panel, csvButton, pager, setBody, table, tabs } from './widge
 const R = '/api/v1/reports/';
 
 /** The common parameters of the contract for state `s`; `group` says whether the
- * report accepts content_group (custom-events, devices and sources refuse it). */
-export function baseQuery(s, { group = true } = {}) {
+ * report accepts content_group (custom-events, devices, sources and locations refuse
+ * it), `country` whether it accepts country (only summary and pages do). */
+export function baseQuery(s, { group = true, country = false } = {}) {
   const q = { website_id: s.site };
   if (s.period === 'custom') {
     q.start_date = s.from;
@@ -20,13 +21,31 @@ export function baseQuery(s, { group = true } = {}) {
   }
   if (s.bots === '1') q.include_bots = 'true';
   if (group && s.group) q.content_group = s.group;
+  if (country && s.country) q.country = s.country;
   return q;
 }
 
 const pct = (v) => (v === null || v === undefined ? '—' : `${num(v)}%`);
 
-function groupNote(s) {
-  return s.group ? h('p', { class: 'note' }, 'All pages: this report is not kept per content group.') : null;
+// The site's visits for the period (no group, no country): what the locations panel's
+// shares are shares of. The summary panel's own answer is reused when it asked for
+// exactly that, so the share costs a request only when a filter is on.
+let total = { key: null, visits: null };
+const totalKey = (s) => queryString(baseQuery(s, { group: false }));
+function keepTotal(key, promise) {
+  promise.catch(() => {}); // an aborted request: whoever waits asks again
+  total = { key, visits: promise };
+}
+async function siteVisits(s, signal) {
+  const key = totalKey(s);
+  if (total.key === key) {
+    try {
+      return await total.visits;
+    } catch { /* that request was aborted or failed: ask again */ }
+  }
+  const p = get(`${R}summary`, baseQuery(s, { group: false }), signal).then((d) => d.metrics.visits.value);
+  keepTotal(key, p);
+  return p;
 }
 
 // --- top-line metrics ------------------------------------------------------------
@@ -45,13 +64,26 @@ export class SummaryPanel extends Panel {
     this.tools.append(csvButton(`${R}summary`, () => this.query()));
   }
 
+  // The API has no summary for a country within a content group (400): with both
+  // chosen, the overview shows the group for all countries and says so.
+  accepts(s) { return { group: true, country: !s.group }; }
+
+  unfiltered(s) {
+    return s.group && s.country
+      ? `All countries: the overview cannot combine a country with a content group; it shows ${s.group} from everywhere.`
+      : super.unfiltered(s);
+  }
+
   query() {
     const s = state.read();
-    return { ...baseQuery(s), compare: s.compare || undefined };
+    return { ...baseQuery(s, { country: !s.group }), compare: s.compare || undefined };
   }
 
   async load(signal) {
-    const d = await get(`${R}summary`, this.query(), signal);
+    const s = state.read();
+    const pending = get(`${R}summary`, this.query(), signal);
+    if (!s.group && !s.country) keepTotal(totalKey(s), pending.then((d) => d.metrics.visits.value));
+    const d = await pending;
     const cards = METRICS.map(([key, label, fmt, lowerIsBetter]) => {
       const m = d.metrics[key] || {};
       let change = null;
@@ -154,6 +186,12 @@ class TablePanel extends Panel {
 export class PagesPanel extends TablePanel {
   constructor() { super('pages', 'Pages', 'pages'); }
 
+  accepts() { return { group: true, country: true }; }
+
+  query() {
+    return { ...baseQuery(state.read(), { country: true }), page: this.page, per_page: PER_PAGE };
+  }
+
   async load(signal) {
     const d = await get(`${R}pages`, this.query(), signal);
     setBody(this, table([
@@ -173,6 +211,8 @@ const SOURCE_COLUMNS = {
 export class SourcesPanel extends TablePanel {
   constructor() { super('sources', 'Sources', 'sources'); }
 
+  accepts() { return { group: false, country: false }; }
+
   query() {
     const s = state.read();
     return { ...baseQuery(s, { group: false }), group_by: s.src, page: this.page, per_page: PER_PAGE };
@@ -184,7 +224,6 @@ export class SourcesPanel extends TablePanel {
     setBody(this,
       tabs('Group sources by', [['channel', 'Channel'], ['domain', 'Domain'], ['utm', 'UTM']], s.src,
         (v) => state.write({ src: v }, { push: true })),
-      groupNote(s),
       table([...SOURCE_COLUMNS[s.src], { key: 'visits', label: 'Visits', num: true }], d.rows,
         { caption: 'Sources' }),
       pager(d.page, d.rows.length === d.per_page, (p) => this.go(p)));
@@ -203,6 +242,8 @@ export class DevicesPanel extends Panel {
     this.page = 1;
     this.tools.append(csvButton(`${R}devices`, () => baseQuery(state.read(), { group: false }), 'CSV (types)'));
   }
+
+  accepts() { return { group: false, country: false }; }
 
   invalidate() {
     this.data = null;
@@ -224,7 +265,6 @@ export class DevicesPanel extends Panel {
     setBody(this,
       tabs('Device breakdown', [['types', 'Types'], ['browsers', 'Browsers'], ['os', 'OS'], ['screens', 'Screens']],
         s.dev, (v) => { this.page = 1; state.write({ dev: v }, { push: true }); }),
-      groupNote(s),
       table([{ key, label }, { key: 'visits', label: 'Visits', num: true }], shown, { caption: 'Devices' }),
       pager(this.page, rows.length > this.page * PER_PAGE, (p) => { this.page = p; this.draw(); }));
   }
@@ -262,6 +302,8 @@ export class EventsPanel extends TablePanel {
     this.tools.prepend(form);
   }
 
+  accepts() { return { group: false, country: false }; }
+
   query() {
     const s = state.read();
     return { ...baseQuery(s, { group: false }), event_name: s.event || undefined, page: this.page, per_page: PER_PAGE };
@@ -271,9 +313,119 @@ export class EventsPanel extends TablePanel {
     const s = state.read();
     this.name.value = s.event;
     const d = await get(`${R}custom-events`, this.query(), signal);
-    setBody(this, groupNote(s),
+    setBody(this,
       table([{ key: 'name', label: 'Event' }, { key: 'count', label: 'Count', num: true }], d.rows,
         { caption: 'Custom events', empty: s.event ? `No “${s.event}” events in this period.` : undefined }),
       pager(d.page, d.rows.length === d.per_page, (p) => this.go(p)));
+  }
+}
+
+// --- locations ----------------------------------------------------------------------
+
+/** Country names the API has given, by code (the toolbar's suggestions and labels). */
+export const countryNames = new Map();
+export const countryList = h('datalist', { id: 'country-list' });
+
+function rememberCountries(rows) {
+  let added = false;
+  for (const r of rows) {
+    if (r.country && !countryNames.has(r.country)) {
+      countryNames.set(r.country, r.countryName);
+      added = true;
+    }
+  }
+  if (added) {
+    replace(countryList, [...countryNames].sort((a, b) => a[0].localeCompare(b[0]))
+      .map(([code, name]) => h('option', { value: code, label: name ? `${name} (${code})` : code })));
+  }
+}
+
+/** The share of `visits` in `all`, one decimal, as the test computes it. */
+export function share(visits, all) {
+  return all ? `${((100 * visits) / all).toFixed(1)}%` : '—';
+}
+
+/** Visits by country (GET /api/v1/reports/locations), with each row's share of the
+ * period's visits (the summary's, which the rows add up to). A row sets or clears the
+ * country filter of the overview and pages. The data is IP Geolocation by DB-IP (CC BY
+ * 4.0), whose licence asks for the attribution shown under the table. */
+export class LocationsPanel extends TablePanel {
+  constructor() {
+    super('locations', 'Locations', 'locations');
+    this.data = null;
+    this.total = null;
+    this.el.append(h('p', { class: 'attribution' },
+      h('a', { href: 'https://db-ip.com', rel: 'noopener', target: '_blank' }, 'IP Geolocation by DB-IP')));
+  }
+
+  accepts() { return { group: false, country: false }; }
+
+  unfiltered(s) {
+    const notes = [];
+    if (s.group) notes.push('All pages: this report is not kept per content group.');
+    if (s.country) {
+      const name = countryNames.get(s.country);
+      notes.push(`Every country; the overview and pages show ${name ? `${name} (${s.country})` : s.country} only.`);
+    }
+    return notes.join(' ');
+  }
+
+  invalidate() {
+    this.data = null;
+    super.invalidate();
+  }
+
+  go(page) {
+    this.data = null;
+    super.go(page);
+  }
+
+  query() {
+    return { ...baseQuery(state.read(), { group: false }), page: this.page, per_page: PER_PAGE };
+  }
+
+  async load(signal) {
+    const s = state.read();
+    const [d, visits] = await Promise.all([get(`${R}locations`, this.query(), signal), siteVisits(s, signal)]);
+    this.data = d;
+    this.total = visits;
+    rememberCountries(d.rows);
+    this.noteFor(s);
+    this.draw();
+  }
+
+  /** Redraws from the last answer (a change of the country filter asks for nothing). */
+  draw() {
+    const d = this.data;
+    if (!d) return;
+    const s = state.read();
+    const pick = (code) => state.write({ country: code === s.country ? '' : code }, { push: true });
+    const rows = d.rows.map((r) => {
+      const selected = r.country !== null && r.country === s.country;
+      const name = r.country === null ? 'Not known' : (r.countryName ?? '—');
+      const label = r.country === null ? name
+        : h('button', {
+          type: 'button', class: 'linkish', 'aria-pressed': String(selected),
+          title: selected ? 'Show every country again' : `Show only visitors from ${r.countryName ?? r.country}`,
+        }, name);
+      const bar = h('span', { class: 'share-bar', 'aria-hidden': 'true' }, h('span', { class: 'fill' }));
+      bar.firstChild.style.width = `${this.total ? (100 * r.visits) / this.total : 0}%`; // CSSOM
+      const tr = h('tr', { class: selected ? 'selected' : (r.country ? 'pick' : '') },
+        h('td', { 'data-col': 'countryName' }, label),
+        h('td', { 'data-col': 'country' }, r.country ?? '—'),
+        h('td', { 'data-col': 'visits', class: 'num' }, num(r.visits)),
+        h('td', { 'data-col': 'share', class: 'num' },
+          h('span', { class: 'share-cell' }, bar, share(r.visits, this.total))));
+      if (r.country !== null) tr.addEventListener('click', () => pick(r.country));
+      return tr;
+    });
+    setBody(this, d.rows.length ? h('div', { class: 'table-wrap' }, h('table', {},
+      h('caption', { class: 'sr-only' }, 'Visits by country'),
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, 'Country'), h('th', { scope: 'col' }, 'Code'),
+        h('th', { scope: 'col', class: 'num' }, 'Visits'), h('th', { scope: 'col', class: 'num' }, 'Share'))),
+      h('tbody', {}, rows)))
+      : h('p', { class: 'empty' }, 'No data for this period.'),
+    pager(d.page, d.rows.length === d.per_page, (p) => this.go(p)));
   }
 }

@@ -5,7 +5,8 @@ import { explain } from './api.js';
 import { h } from './dom.js';
 import { FunnelPanel, RealtimePanel } from './live.js';
 import {
-  DevicesPanel, EventsPanel, FlowPanel, PagesPanel, SourcesPanel, SummaryPanel, TimeseriesPanel,
+  DevicesPanel, EventsPanel, FlowPanel, LocationsPanel, PagesPanel, SourcesPanel, SummaryPanel, TimeseriesPanel,
+  countryList, countryNames,
 } from './panels.js';
 import * as state from './state.js';
 import { lazy } from './widgets.js';
@@ -20,7 +21,7 @@ const COMPARES = [['', 'No comparison'], ['previous_period', 'Previous period'],
 // Which panels a changed state key concerns ('*' = all of them).
 const CONCERNS = {
   site: '*', period: '*', from: '*', to: '*', bots: '*', group: '*',
-  compare: ['summary'], metric: ['timeseries'], path: ['timeseries'], src: ['sources'],
+  country: ['summary', 'pages'], compare: ['summary'], metric: ['timeseries'], path: ['timeseries'], src: ['sources'],
   event: ['events'], steps: ['funnel'],
 };
 
@@ -73,8 +74,45 @@ function toolbar(s, sites) {
 
   return h('form', { class: 'toolbar', 'aria-label': 'Report filters', onsubmit: (e) => e.preventDefault() },
     field('Website', siteSel), field('Period', period), range, field('Compare', compare),
-    field('Content group', group),
+    field('Content group', group), countryField(s),
     h('label', { class: 'check' }, bots, h('span', {}, 'Include bots')));
+}
+
+/** The country filter: an ISO code (or a name the locations report has shown, offered
+ * in a list), upper-cased; empty or *Clear* for every country. */
+function countryField(s) {
+  const input = h('input', {
+    type: 'text', name: 'country', value: s.country, list: 'country-list', placeholder: 'All',
+    autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'country-msg',
+  });
+  const msg = h('span', { id: 'country-msg', class: 'field-error', role: 'alert' });
+  const clear = h('button', {
+    type: 'button', class: 'clear-country', hidden: !s.country, 'aria-label': 'Clear the country filter',
+    onclick: () => state.write({ country: '' }, { push: true }),
+  }, '×');
+  input.addEventListener('change', () => {
+    const v = input.value.trim();
+    const byName = [...countryNames].find(([, name]) => name && name.toLowerCase() === v.toLowerCase());
+    const code = /^[A-Za-z]{2}$/.test(v) ? v.toUpperCase() : byName ? byName[0] : null;
+    if (v && !code) {
+      msg.textContent = 'A two-letter country code, such as DE.';
+      input.setAttribute('aria-invalid', 'true');
+      return;
+    }
+    msg.textContent = '';
+    input.removeAttribute('aria-invalid');
+    state.write({ country: code || '' }, { push: true });
+  });
+  const wrap = h('div', { class: 'field country' },
+    h('label', { for: 'country-input' }, 'Country'),
+    h('span', { class: 'with-clear' }, input, clear), msg);
+  input.id = 'country-input';
+  // Kept in step with the URL when a locations row or Back changes the filter.
+  wrap.sync = (next) => {
+    if (document.activeElement !== input) input.value = next.country;
+    clear.hidden = !next.country;
+  };
+  return wrap;
 }
 
 /**
@@ -87,11 +125,10 @@ export function reportsView(main, sitesReady, onNoSites) {
   const bar = h('div', { class: 'toolbar-wrap' }, h('p', { class: 'loading' }, 'Loading websites…'));
   const summary = new SummaryPanel();
   const realtime = new RealtimePanel();
-  const panels = [summary, new TimeseriesPanel(), realtime, new PagesPanel(), new SourcesPanel(),
-    new DevicesPanel(), new FlowPanel(), new EventsPanel(), new FunnelPanel()];
-  // A `locations` panel (GET /api/v1/reports/locations, rows {country, countryName,
-  // visits}) goes here when that report exists on the API; see docs/DASHBOARD.md.
-  main.append(h('h1', { class: 'sr-only' }, 'Reports'), bar,
+  const panels = [summary, new TimeseriesPanel(), realtime, new PagesPanel(), new LocationsPanel(),
+    new SourcesPanel(), new DevicesPanel(), new FlowPanel(), new EventsPanel(), new FunnelPanel()];
+  panels.forEach((p) => p.noteFor(state.read()));
+  main.append(h('h1', { class: 'sr-only' }, 'Reports'), bar, countryList,
     h('div', { class: 'grid' }, panels.map((p) => p.el)));
   let io = null;
   const start = () => {
@@ -120,10 +157,14 @@ export function reportsView(main, sitesReady, onNoSites) {
     if (next.view !== 'reports') return;
     const changed = Object.keys(CONCERNS).filter((k) => String(next[k]) !== String(prev[k]));
     const devChanged = next.dev !== prev.dev;
+    const countryChanged = next.country !== prev.country;
     prev = next;
     if (sites.length && (patch === null || (patch && 'site' in patch))) {
       bar.replaceChildren(toolbar(next, sites));
+    } else {
+      bar.querySelector('.field.country')?.sync(next);
     }
+    panels.forEach((p) => p.noteFor(next));
     const ids = new Set();
     for (const k of changed) {
       const c = CONCERNS[k];
@@ -132,6 +173,7 @@ export function reportsView(main, sitesReady, onNoSites) {
     for (const p of panels) {
       if (ids.has(p.id)) p.invalidate();
     }
+    if (countryChanged && !ids.has('locations')) byId.locations.draw(); // the highlighted row
     if (devChanged && !ids.has('devices')) {
       const d = byId.devices;
       d.page = 1;

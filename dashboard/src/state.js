@@ -3,7 +3,7 @@
 
 export const DEFAULTS = {
   view: 'reports', site: '', period: '7d', from: '', to: '', compare: '', bots: '',
-  group: '', metric: 'pageviews', path: '', src: 'channel', dev: 'types', event: '',
+  group: '', country: '', metric: 'pageviews', path: '', src: 'channel', dev: 'types', event: '',
   steps: [],
 };
 

@@ -18,11 +18,13 @@ export class Panel {
     this.heading = h('h2', { id: headingId }, title);
     this.tools = h('div', { class: 'tools' }, tools);
     this.status = h('p', { class: 'panel-status', role: 'status' });
+    // Says which toolbar filters this report cannot apply (filterNote()).
+    this.filterNote = h('p', { class: 'note filter-note', hidden: true });
     this.body = h('div', { class: 'panel-body' });
     this.el = h('section', {
       class: `panel${wide ? ' wide' : ''}`, id: `panel-${id}`, 'data-panel': id,
       'data-state': 'idle', 'aria-labelledby': headingId, 'aria-busy': 'false',
-    }, h('header', {}, this.heading, this.tools), this.status, this.body);
+    }, h('header', {}, this.heading, this.tools), this.status, this.filterNote, this.body);
     this.visible = false;
     this.stale = true;
     this.controller = null;
@@ -30,6 +32,30 @@ export class Panel {
   }
 
   load() { return Promise.resolve(); }
+
+  /** Which of the toolbar's filters this panel's report accepts (the API answers 400
+   * to the others, so the panel asks without them and says so). */
+  accepts() { return { group: true, country: false }; }
+
+  /** The note for state `s`: '' when every chosen filter applies. */
+  unfiltered(s) {
+    const a = this.accepts(s);
+    const group = s.group && !a.group;
+    const country = s.country && !a.country;
+    if (group && country) {
+      return 'All pages and all countries: this report is not kept per content group or per country.';
+    }
+    if (group) return 'All pages: this report is not kept per content group.';
+    if (country) return 'All countries: this report is not kept per country.';
+    return '';
+  }
+
+  /** Redraws the note at once (no request): called on every change of the state. */
+  noteFor(s) {
+    const text = this.unfiltered(s);
+    this.filterNote.textContent = text;
+    this.filterNote.hidden = !text;
+  }
 
   /** Reload soon: changes within DEBOUNCE ms (a few clicks in a row) cost one request. */
   invalidate() {

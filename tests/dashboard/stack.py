@@ -45,6 +45,17 @@ XSS_EVENT = "<img src=x onerror=alert(1)>"
 XSS_PATH = '/q/"><script>alert(2)</script>'
 XSS_UTM = "<b onmouseover=alert(3)>x</b>"
 HISTORY_DAYS = 14
+# Today's visitors from public addresses (the bundled DB-IP file lists them in these
+# countries; the first three as in tests/reports/test_locations_e2e.py), through the
+# collector's trusted proxy: 12 countries, so the locations table has a second page.
+COUNTRY_VISITORS = [
+    ("193.99.144.80", "DE"), ("193.99.144.81", "DE"), ("193.99.144.82", "DE"),
+    ("193.99.144.83", "DE"), ("81.2.69.160", "GB"), ("81.2.69.161", "GB"),
+    ("81.2.69.162", "GB"), ("202.12.27.33", "JP"), ("202.12.27.34", "JP"),
+    ("2.10.0.1", "FR"), ("5.200.0.1", "NL"), ("8.10.0.1", "US"), ("24.150.0.1", "CA"),
+    ("37.100.0.1", "IT"), ("78.10.0.1", "PL"), ("95.200.0.1", "SE"), ("177.10.0.1", "BR"),
+    ("1.150.0.1", "AU"),
+]
 
 
 @dataclass
@@ -135,6 +146,14 @@ def raw_of(hit: T.Hit, event_id: str) -> RawEvent:
         is_bot=T.AGENTS[hit.agent].bot, is_excluded=hit.site.is_excluded(hit.ip))
 
 
+def country_visit(site: T.Site, n: int) -> list[dict[str, Any]]:
+    """A plain visit: "/", then /pricing for every other visitor."""
+    paths = ["/", "/pricing"] if n % 2 == 0 else ["/"]
+    return [{"website_id": site.id, "event_type": "page_view",
+             "url": f"https://www.{site.domain}{p}", "path": p, "screen_width": 1440}
+            for p in paths]
+
+
 def hostile_visit(site: T.Site, ip: str) -> list[dict[str, Any]]:
     """A visit whose path, UTM values and custom event name are markup."""
     url = f"https://www.{site.domain}/q/%22%3E%3Cscript%3Ealert(2)%3C/script%3E"
@@ -177,6 +196,11 @@ async def _traffic(stack: Stack, sites: list[T.Site], today: dt.date, start: dt.
             resp = await http.collect(collector, body, "192.0.2.250", T.AGENTS["chrome_win"].ua)
             assert resp.code == 202, resp.body
             sent += 1
+        for n, (ip, _country) in enumerate(COUNTRY_VISITORS):
+            for body in country_visit(sites[0], n):
+                resp = await http.collect(collector, body, ip, T.AGENTS["chrome_win"].ua)
+                assert resp.code == 202, resp.body
+                sent += 1
     finally:
         http.close()
     return len(raw) + sent

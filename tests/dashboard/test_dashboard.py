@@ -12,6 +12,7 @@ go to .local/screenshots/ (git-ignored) for a person to look at.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import os
 import time
@@ -22,7 +23,7 @@ import pytest
 import requests
 
 from tests.dashboard.browser import Chromium
-from tests.dashboard.stack import XSS_EVENT, XSS_PATH, XSS_UTM, Stack
+from tests.dashboard.stack import COUNTRY_VISITORS, XSS_EVENT, XSS_PATH, XSS_UTM, Stack
 from tests.dashboard.ui import cells as C
 from tests.dashboard.ui import clean, duration, num, open_dashboard, pct, read, settle
 
@@ -115,6 +116,28 @@ async def check_events(b: Chromium, stack: Stack, query: dict[str, Any]) -> list
     return want  # type: ignore[no-any-return]
 
 
+def share(visits: int, total: int) -> str:
+    """The share column: JavaScript's toFixed(1) of the same double (half up, exact)."""
+    if not total:
+        return "—"
+    exact = decimal.Decimal(100 * visits / total)
+    return f"{exact.quantize(decimal.Decimal('0.1'), decimal.ROUND_HALF_UP)}%"
+
+
+async def check_locations(b: Chromium, stack: Stack, query: dict[str, Any]) -> list[Any]:
+    """The locations table equals the API's locations answer; each share is the row's
+    visits over the summary's visits for the same period (no group, no country)."""
+    want = stack.get(R + "locations", query)["rows"]
+    total_q = {k: v for k, v in query.items() if k not in ("page", "per_page")}
+    total = stack.get(R + "summary", total_q)["metrics"]["visits"]["value"]
+    got = await read(b, "locations")
+    assert got["rows"] == [{
+        "countryName": "Not known" if r["country"] is None else (r["countryName"] or "—"),
+        "country": r["country"] or "—", "visits": num(r["visits"]),
+        "share": share(r["visits"], total)} for r in want], (got["rows"], want, total)
+    return want  # type: ignore[no-any-return]
+
+
 async def check_realtime(b: Chromium, stack: Stack, site: str) -> dict[str, Any]:
     got = await read(b, "realtime")
     want = stack.get(R + "realtime", {"website_id": site})
@@ -156,6 +179,7 @@ async def test_every_panel_equals_the_api_and_screenshots(stack: Stack, browser:
     await check_devices(b, stack, q(site), "types")
     await check_flow(b, stack, paged(site))
     assert await check_events(b, stack, paged(site))
+    assert await check_locations(b, stack, paged(site))
     # The chart is drawn (a canvas of the panel's width).
     assert await b("eval", expr="document.querySelector('[data-panel=timeseries] canvas')"
                                 ".width > 300")
@@ -166,8 +190,8 @@ async def test_every_panel_equals_the_api_and_screenshots(stack: Stack, browser:
 
     await open_dashboard(b, stack.api, stack.new_key(), width=375, height=812,
                          query=f"?site={site}&step=/pricing&step=/signup")
-    for panel in ("summary", "timeseries", "realtime", "pages", "sources", "devices", "flow",
-                  "events", "funnel"):
+    for panel in ("summary", "timeseries", "realtime", "pages", "locations", "sources",
+                  "devices", "flow", "events", "funnel"):
         await read(b, panel)
     overflow = await b("eval", expr="document.documentElement.scrollWidth")
     assert overflow <= 375, f"the page is {overflow} px wide at 375 px"
@@ -302,6 +326,111 @@ async def test_period_compare_and_filters_change_what_is_shown(stack: Stack, bro
     await b("eval", expr="history.back()")
     await b("waitFn", expr="!location.search.includes('period=30d')")
     await settle(b, "summary")
+    await clean(b)
+
+
+async def test_locations_panel_and_the_country_filter(stack: Stack, browser: Chromium) -> None:
+    """Visitors from twelve countries came through the real collector (a trusted proxy's
+    X-Forwarded-For). The locations panel equals the API's answer page by page, its CSV
+    is the API's, DB-IP's attribution is visible, and a country (a row or the toolbar)
+    filters the overview and pages to the API's country= answers, in the URL; the
+    reports that refuse country show every country and say so. (The reference API: this
+    test makes more changes in a minute than the real limit is for.)"""
+    b = browser
+    site = stack.sites[0]["id"]
+    await open_dashboard(b, stack.ref, stack.new_key())
+    first = await check_locations(b, stack, paged(site))
+    planned = {c: sum(1 for _, x in COUNTRY_VISITORS if x == c) for _, c in COUNTRY_VISITORS}
+    by_code = {r["country"]: r["visits"] for r in first}
+    assert by_code["DE"] == planned["DE"] == 4 and by_code["GB"] == 3 and by_code["JP"] == 2
+    assert None in by_code  # TEST-NET addresses: no country, one row
+    assert len(first) == PER_PAGE
+
+    # DB-IP's attribution (CC BY 4.0), visible beside the table.
+    sel = "[data-panel=locations] .attribution a"
+    await b("wait", sel=sel)
+    link = await b("eval", expr=f"""(() => {{ const a = document.querySelector('{sel}');
+        const r = a.getBoundingClientRect();
+        return [a.textContent, a.href, r.width > 0 && r.height > 0,
+                getComputedStyle(a).visibility]; }})()""")
+    assert link == ["IP Geolocation by DB-IP", "https://db-ip.com/", True, "visible"], link
+
+    # Page 2, and its CSV is the API's own file.
+    await b("click", sel="[data-panel=locations] button.next")
+    await settle(b, "locations")
+    second = await check_locations(b, stack, paged(site) | {"page": 2})
+    countries = {r["country"] for r in first + second} - {None}
+    assert countries == {c for _, c in COUNTRY_VISITORS}, countries
+    got = await b("download", sel="[data-panel=locations] button.csv")
+    want = stack.get_raw(R + "locations", paged(site) | {"page": 2, "format": "csv"})
+    assert want.status_code == 200
+    assert got["name"] == want.headers["Content-Disposition"].split('filename="')[1].rstrip('"')
+    assert got["text"] == want.text and got["text"].startswith("country,countryName,visits")
+    await b("click", sel="[data-panel=locations] button.prev")
+    await settle(b, "locations")
+
+    # A row sets the filter: the overview and pages are the API's country=DE answers.
+    await b("click", sel="[data-panel=locations] tr:has(td[data-col=country]:text-is('DE'))")
+    await b("waitFn", expr="location.search.includes('country=DE')")
+    await settle(b, "summary")
+    de = await check_summary(b, stack, q(site, country="DE"))
+    assert de["metrics"]["visits"]["value"] == 4
+    de_pages = await check_pages(b, stack, paged(site, country="DE"))
+    assert {r["path"] for r in de_pages} == {"/", "/pricing"}
+    assert await b("eval", expr="document.querySelector('input[name=country]').value") == "DE"
+    pressed = await b("eval", expr="[...document.querySelectorAll('[data-panel=locations] "
+                                   "[aria-pressed=true]')].map((x) => x.textContent)")
+    assert pressed == ["Germany"]
+    # Reports that refuse country show every country and say so.
+    for panel in ("timeseries", "sources", "realtime"):
+        got_p = await read(b, panel)
+        assert "All countries: this report is not kept per country." in got_p["text"], panel
+    await check_sources(b, stack, paged(site), "channel")
+    await check_series(b, stack, q(site, metric="pageviews"))
+    assert "Germany (DE)" in (await read(b, "locations"))["text"]
+    await check_locations(b, stack, paged(site))  # every country, as before
+
+    # The toolbar: a code in any case; a bookmark of it opens the same view.
+    await b("eval", expr="window.scrollTo(0, 0)")
+    await b("fill", sel="input[name=country]", value="gb")
+    await b("press", key="Enter")
+    await b("waitFn", expr="location.search.includes('country=GB')")
+    await settle(b, "summary")
+    await check_summary(b, stack, q(site, country="GB"))
+    await check_pages(b, stack, paged(site, country="GB"))
+    url = await b("url")
+    await b("goto", url=url)
+    await check_summary(b, stack, q(site, country="GB"))
+    await check_pages(b, stack, paged(site, country="GB"))
+    assert await b("eval", expr="document.querySelector('input[name=country]').value") == "GB"
+    # Not a code: said at the field, nothing changes.
+    await b("fill", sel="input[name=country]", value="Atlantis")
+    await b("press", key="Enter")
+    await b("waitFn", expr="document.querySelector('#country-msg').textContent !== ''")
+    assert "country=GB" in await b("url")
+
+    # With a content group as well: pages take both; the overview cannot (the API's
+    # 400), so it shows the group from every country and says so.
+    await b("fill", sel="input[name=country]", value="GB")
+    await b("select", sel="select[name=group]", value="Blog")
+    await settle(b, "pages")
+    await check_pages(b, stack, paged(site, content_group="Blog", country="GB"))
+    await check_summary(b, stack, q(site, content_group="Blog"))
+    assert "cannot combine a country with a content group" in (await read(b, "summary"))["text"]
+    await b("select", sel="select[name=group]", value="")
+
+    # The chosen row again clears the filter; Back brings it back.
+    await settle(b, "locations")
+    await b("click", sel="[data-panel=locations] tr.selected")
+    await b("waitFn", expr="!location.search.includes('country=')")
+    await settle(b, "summary")
+    await check_summary(b, stack, q(site))
+    await check_pages(b, stack, paged(site))
+    assert await b("eval", expr="document.querySelector('input[name=country]').value") == ""
+    await b("eval", expr="history.back()")
+    await b("waitFn", expr="location.search.includes('country=GB')")
+    await settle(b, "summary")
+    await check_summary(b, stack, q(site, country="GB"))
     await clean(b)
 
 
@@ -612,8 +741,8 @@ async def test_requests_per_minute_with_realtime_on(stack: Stack, browser: Chrom
     await b("click", sel="form.signin button[type=submit]")
     await settle(b, "summary")
     # A person scrolls through every panel during the first minute.
-    for panel in ("timeseries", "realtime", "pages", "sources", "devices", "flow", "events",
-                  "funnel"):
+    for panel in ("timeseries", "realtime", "pages", "locations", "sources", "devices", "flow",
+                  "events", "funnel"):
         await read(b, panel)
     await b("sleep", ms=max(0, 60_000 - (await b("now") - t0)))
     minute = [r for r in (await b("log"))["requests"] if r["t"] - t0 < 60_000]
