@@ -271,7 +271,8 @@ export class DevicesPanel extends Panel {
 }
 
 export class FlowPanel extends TablePanel {
-  constructor() { super('flow', 'Landing and exit pages', 'flow'); }
+  // Across both columns: two lists side by side (and an even count of narrow panels).
+  constructor() { super('flow', 'Landing and exit pages', 'flow', { wide: true }); }
 
   async load(signal) {
     const d = await get(`${R}flow`, this.query(), signal);

@@ -126,7 +126,7 @@ export function reportsView(main, sitesReady, onNoSites) {
   const summary = new SummaryPanel();
   const realtime = new RealtimePanel();
   const panels = [summary, new TimeseriesPanel(), realtime, new PagesPanel(), new LocationsPanel(),
-    new SourcesPanel(), new DevicesPanel(), new FlowPanel(), new EventsPanel(), new FunnelPanel()];
+    new SourcesPanel(), new DevicesPanel(), new EventsPanel(), new FlowPanel(), new FunnelPanel()];
   panels.forEach((p) => p.noteFor(state.read()));
   main.append(h('h1', { class: 'sr-only' }, 'Reports'), bar, countryList,
     h('div', { class: 'grid' }, panels.map((p) => p.el)));

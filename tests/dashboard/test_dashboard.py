@@ -389,6 +389,9 @@ async def test_locations_panel_and_the_country_filter(stack: Stack, browser: Chr
     await check_series(b, stack, q(site, metric="pageviews"))
     assert "Germany (DE)" in (await read(b, "locations"))["text"]
     await check_locations(b, stack, paged(site))  # every country, as before
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await b("eval", expr="window.scrollTo(0, 0)")
+    await b("screenshot", path=str(SHOTS / "dashboard-country-de-1440.png"), full=True)
 
     # The toolbar: a code in any case; a bookmark of it opens the same view.
     await b("eval", expr="window.scrollTo(0, 0)")
