@@ -4,7 +4,7 @@ import { get, queryString } from './api.js';
 import { LineChart, seriesTable } from './chart.js';
 import { duration, h, num, replace } from './dom.js';
 import * as state from './state.js';
-import { PER_PAGE, Panel, csvButton, pager, setBody, table, tabs } from './widgets.js';
+import { PER_PAGE, Panel, countryLabel, countryNames, csvButton, pager, setBody, table, tabs } from './widgets.js';
 
 const R = '/api/v1/reports/';
 
@@ -323,10 +323,10 @@ export class EventsPanel extends TablePanel {
 
 // --- locations ----------------------------------------------------------------------
 
-/** Country names the API has given, by code (the toolbar's suggestions and labels). */
-export const countryNames = new Map();
+export { countryNames };
 export const countryList = h('datalist', { id: 'country-list' });
 
+/** Learns the names in `rows`; true when one was new. */
 function rememberCountries(rows) {
   let added = false;
   for (const r of rows) {
@@ -339,6 +339,7 @@ function rememberCountries(rows) {
     replace(countryList, [...countryNames].sort((a, b) => a[0].localeCompare(b[0]))
       .map(([code, name]) => h('option', { value: code, label: name ? `${name} (${code})` : code })));
   }
+  return added;
 }
 
 /** The share of `visits` in `all`, one decimal, as the test computes it. */
@@ -355,6 +356,7 @@ export class LocationsPanel extends TablePanel {
     super('locations', 'Locations', 'locations');
     this.data = null;
     this.total = null;
+    this.onNames = () => this.noteFor(state.read()); // the reports view redraws every note
     this.el.append(h('p', { class: 'attribution' },
       h('a', { href: 'https://db-ip.com', rel: 'noopener', target: '_blank' }, 'IP Geolocation by DB-IP')));
   }
@@ -364,10 +366,7 @@ export class LocationsPanel extends TablePanel {
   unfiltered(s) {
     const notes = [];
     if (s.group) notes.push('All pages: this report is not kept per content group.');
-    if (s.country) {
-      const name = countryNames.get(s.country);
-      notes.push(`Every country; the overview and pages show ${name ? `${name} (${s.country})` : s.country} only.`);
-    }
+    if (s.country) notes.push(`Every country; the overview and pages show ${countryLabel(s.country)} only.`);
     return notes.join(' ');
   }
 
@@ -390,8 +389,7 @@ export class LocationsPanel extends TablePanel {
     const [d, visits] = await Promise.all([get(`${R}locations`, this.query(), signal), siteVisits(s, signal)]);
     this.data = d;
     this.total = visits;
-    rememberCountries(d.rows);
-    this.noteFor(s);
+    if (rememberCountries(d.rows)) this.onNames();
     this.draw();
   }
 

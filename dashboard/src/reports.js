@@ -128,6 +128,8 @@ export function reportsView(main, sitesReady, onNoSites) {
   const panels = [summary, new TimeseriesPanel(), realtime, new PagesPanel(), new LocationsPanel(),
     new SourcesPanel(), new DevicesPanel(), new EventsPanel(), new FlowPanel(), new FunnelPanel()];
   panels.forEach((p) => p.noteFor(state.read()));
+  // A country's name, once the locations report has given it, goes into every note.
+  panels.find((p) => p.id === 'locations').onNames = () => panels.forEach((p) => p.noteFor(state.read()));
   main.append(h('h1', { class: 'sr-only' }, 'Reports'), bar, countryList,
     h('div', { class: 'grid' }, panels.map((p) => p.el)));
   let io = null;

@@ -3,6 +3,10 @@ import { ApiError, downloadCsv, explain } from './api.js';
 import { h, nextId, num, replace } from './dom.js';
 
 export const PER_PAGE = 10;
+
+/** Country names the API has given (locations), by code: for labels and suggestions. */
+export const countryNames = new Map();
+export const countryLabel = (code) => (countryNames.get(code) ? `${countryNames.get(code)} (${code})` : code);
 const DEBOUNCE = 300;
 
 /**
@@ -52,7 +56,9 @@ export class Panel {
 
   /** Redraws the note at once (no request): called on every change of the state. */
   noteFor(s) {
-    const text = this.unfiltered(s);
+    const a = this.accepts(s);
+    const text = [s.country && a.country ? `Only visits from ${countryLabel(s.country)}.` : '',
+      this.unfiltered(s)].filter(Boolean).join(' ');
     this.filterNote.textContent = text;
     this.filterNote.hidden = !text;
   }

@@ -381,6 +381,8 @@ async def test_locations_panel_and_the_country_filter(stack: Stack, browser: Chr
     pressed = await b("eval", expr="[...document.querySelectorAll('[data-panel=locations] "
                                    "[aria-pressed=true]')].map((x) => x.textContent)")
     assert pressed == ["Germany"]
+    for panel in ("summary", "pages"):  # the filter is said where it applies
+        assert "Only visits from Germany (DE)." in (await read(b, panel))["text"], panel
     # Reports that refuse country show every country and say so.
     for panel in ("timeseries", "sources", "realtime"):
         got_p = await read(b, panel)
