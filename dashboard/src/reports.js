@@ -5,8 +5,8 @@ import { explain } from './api.js';
 import { h } from './dom.js';
 import { FunnelPanel, RealtimePanel } from './live.js';
 import {
-  DevicesPanel, EventsPanel, FlowPanel, LocationsPanel, PagesPanel, SourcesPanel, SummaryPanel, TimeseriesPanel,
-  countryList, countryNames,
+  DevicesPanel, EventsPanel, FlowPanel, LocationsPanel, PagesPanel, SourcesPanel, SummaryPanel,
+  TimeseriesPanel, countryList, countryNames,
 } from './panels.js';
 import * as state from './state.js';
 import { lazy } from './widgets.js';
@@ -21,8 +21,8 @@ const COMPARES = [['', 'No comparison'], ['previous_period', 'Previous period'],
 // Which panels a changed state key concerns ('*' = all of them).
 const CONCERNS = {
   site: '*', period: '*', from: '*', to: '*', bots: '*', group: '*',
-  country: ['summary', 'pages'], compare: ['summary'], metric: ['timeseries'], path: ['timeseries'], src: ['sources'],
-  event: ['events'], steps: ['funnel'],
+  country: ['summary', 'pages'], compare: ['summary'], metric: ['timeseries'], path: ['timeseries'],
+  src: ['sources'], event: ['events'], steps: ['funnel'],
 };
 
 function field(label, control) {

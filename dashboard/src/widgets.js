@@ -22,7 +22,7 @@ export class Panel {
     this.heading = h('h2', { id: headingId }, title);
     this.tools = h('div', { class: 'tools' }, tools);
     this.status = h('p', { class: 'panel-status', role: 'status' });
-    // Says which toolbar filters this report cannot apply (filterNote()).
+    // Says which toolbar filters apply here and which this report cannot apply (noteFor()).
     this.filterNote = h('p', { class: 'note filter-note', hidden: true });
     this.body = h('div', { class: 'panel-body' });
     this.el = h('section', {
