@@ -35,6 +35,7 @@ from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 
+from streams.aggregates import EVENT_COLUMNS, event_row, lock_day, write_deltas
 from streams.models import NIL_SESSION, Enriched
 from streams.sessions import (
     DAY_MS,
@@ -47,12 +48,6 @@ from streams.sessions import (
     new_session,
     new_session_id,
     session_key,
-)
-from streams.sink import (
-    ADVISORY_NS,
-    EVENT_COLUMNS,
-    event_row,
-    write_deltas,
 )
 from tinytrail.event import RawEvent
 
@@ -125,7 +120,7 @@ async def _load_day(
     async with pool.connection() as conn:
         await conn.execute("SELECT tinytrail_ensure_event_partitions(%s, 1)", (date,))
         async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NS, day))
+            await lock_day(conn, day)
             start = dt.datetime.combine(date, dt.time(), dt.UTC)
             cur = await conn.execute(
                 "SELECT website_id::text AS w FROM events WHERE received_at >= %s"

@@ -32,13 +32,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from streams.sink import (
-    ADVISORY_NS,
-    DIM_COUNTERS,
-    EPOCH_UTC,
-    PAGE_COUNTRY_COUNTERS,
-    SITE_COUNTERS,
-)
+from streams.aggregates import DIM_COUNTERS, PAGE_COUNTRY_COUNTERS, SITE_COUNTERS, lock_day
 
 log = logging.getLogger("tinytrail.streams.compaction")
 
@@ -67,10 +61,6 @@ _PAGE_COUNTRY_SQL = _collapse_sql(
 )
 
 
-def day_ordinal(day: dt.date) -> int:
-    return (dt.datetime.combine(day, dt.time(), dt.UTC) - EPOCH_UTC).days
-
-
 async def compact_day_locked(conn: Any, day: dt.date) -> tuple[int, int]:
     """Collapse `day` inside the caller's transaction, which MUST hold the day's exclusive
     advisory lock. Returns (site rows, dim rows) after compaction."""
@@ -83,7 +73,7 @@ async def compact_day_locked(conn: Any, day: dt.date) -> tuple[int, int]:
 async def compact_day(pool: AsyncConnectionPool, day: dt.date) -> tuple[int, int]:
     """Collapse one day in its own transaction under the day's exclusive lock."""
     async with pool.connection() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NS, day_ordinal(day)))
+        await lock_day(conn, day)
         return await compact_day_locked(conn, day)
 
 

@@ -25,6 +25,20 @@ from typing import Any
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from streams.aggregates import (
+    AGG_TABLES,
+    DIM_COUNTERS,
+    DIM_KEY,
+    PAGE_COUNTRY_COUNTERS,
+    PAGE_COUNTRY_KEY,
+    SITE_COUNTERS,
+    SITE_KEY,
+    dim_row,
+    lock_day,
+    page_country_row,
+    site_row,
+    split_deltas,
+)
 from streams.compaction import compact_day_locked
 from streams.models import Enriched
 from streams.sessions import (
@@ -37,22 +51,8 @@ from streams.sessions import (
     apply_event,
     new_session,
 )
-from streams.sink import (
-    ADVISORY_NS,
-    AGG_TABLES,
-    DIM_COUNTERS,
-    DIM_KEY,
-    EPOCH_UTC,
-    PAGE_COUNTRY_COUNTERS,
-    PAGE_COUNTRY_KEY,
-    SITE_COUNTERS,
-    SITE_KEY,
-    dim_row,
-    page_country_row,
-    site_row,
-    split_deltas,
-)
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
+from tinytrail.days import date_ordinal, day_start
 
 log = logging.getLogger("tinytrail.streams.rebuild")
 
@@ -187,14 +187,14 @@ async def rebuild_day(
     """Replace `day`'s aggregate rows (one website's, or all) by the fold of its events;
     with `compact`, also collapse the day's rows across partitions (streams/compaction.py)
     in the same transaction."""
-    start = dt.datetime.combine(day, dt.time(), dt.UTC)
+    ordinal = date_ordinal(day)
+    start = day_start(ordinal)
     end = start + dt.timedelta(days=1)
-    ordinal = (start - EPOCH_UTC).days
     folder = SessionFolder()
     site_filter = "" if website_id is None else " AND website_id = %(site)s"
     params = {"start": start, "end": end, "site": website_id, "day": day}
     async with pool.connection() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NS, ordinal))
+        await lock_day(conn, ordinal)
         # Checked again under the lock: retention may have dropped it since rebuild_days.
         await refuse_unrecomputable(conn, [day])
         async with conn.cursor(name="tt_rebuild", row_factory=tuple_row) as cur:

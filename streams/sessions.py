@@ -27,15 +27,13 @@ each of its figures lands in exactly one aggregate row set.
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import os
 from dataclasses import dataclass, field
 
 from streams.models import Enriched
+from tinytrail.days import DAY_MS, EPOCH, day_date, day_of  # noqa: F401 - re-exported
 
 GAP_MS = 30 * 60 * 1000  # 30-minute inactivity gap, on event time
-DAY_MS = 86_400_000
-EPOCH = dt.date(1970, 1, 1)
 
 # Counter positions; agg_site_daily uses VISITORS..EVENTS minus the page-only ones.
 VISITORS, VISITS, PAGEVIEWS, UNIQUE, ENTRIES, EXITS, BOUNCES, DURATION, EVENTS = range(9)
@@ -46,14 +44,6 @@ PAGE_IN = "page:"  # dim "page:DE": the page rows of visits from one country
 # (website_id, day ordinal, is_bot, kpart, dim, key, grp); dim "" = the agg_site_daily row.
 AggKey = tuple[str, int, bool, int, str, str, str]
 SessionKey = tuple[str, str, int, bool, int]  # website, visitor, day ordinal, is_bot, kpart
-
-
-def day_of(ms: int) -> int:
-    return ms // DAY_MS
-
-
-def day_date(ordinal: int) -> dt.date:
-    return EPOCH + dt.timedelta(days=ordinal)
 
 
 class Deltas(dict[AggKey, list[int]]):

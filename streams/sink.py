@@ -40,25 +40,21 @@ partition meanwhile): see streams/session_state.py.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import orjson
 import psycopg
 from prometheus_client import Counter, Histogram
 from psycopg_pool import AsyncConnectionPool
 
+from streams.aggregates import EVENT_COLUMNS, event_row, lock_days_shared, write_deltas
 from streams.models import NIL_SESSION, Enriched
+from streams.offsets import OffsetGap, contiguous_end, lock_fence, move_fence, resume_offsets
 from streams.session_state import MemorySessions, SessionTable, lookup
 from streams.sessions import (
     DAY_MS,
-    PAGE_IN,
-    PAGEVIEWS,
-    UNIQUE,
-    AggKey,
     Deltas,
     Session,
     SessionKey,
@@ -72,9 +68,6 @@ from streams.sessions import (
 )
 
 log = logging.getLogger("tinytrail.streams.sink")
-
-ADVISORY_NS = 0x74746167  # "ttag": (ns, day ordinal) locks one day's aggregates
-EPOCH_UTC = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 BATCH_SECONDS = Histogram(
     "tinytrail_sink_batch_seconds", "Postgres time per committed batch",
@@ -91,30 +84,8 @@ OFFSET_GAPS = Counter(
     "Batches with a hole after a partition's stored next offset (not applied past it)",
     ["partition"],
 )
-EXPIRED = Counter(
-    "tinytrail_sink_expired_messages_total",
-    "Messages deleted by the raw topic's retention before any worker applied them",
-)
 DEDUP_CHECK_BATCHES = 20  # after a duplicate, look ids up first for this many batches
 EXCLUDED = Counter("tinytrail_events_excluded_total", "Excluded events stored, not aggregated")
-
-EVENT_COLUMNS = (
-    "event_id", "received_at", "website_id", "visitor_id", "session_id", "event_type",
-    "event_name", "url", "path", "referrer", "referrer_domain", "referrer_channel",
-    "utm_source", "utm_medium", "utm_campaign", "screen_width", "screen_height",
-    "screen_bucket", "browser_family", "os_family", "device_type", "content_group",
-    "properties", "is_bot", "is_excluded", "kafka_partition", "kafka_offset", "country",
-)
-SITE_COUNTERS = ("visitors", "visits", "pageviews", "bounces", "duration_sec", "events")
-SITE_IDX = (0, 1, 2, 6, 7, 8)
-DIM_COUNTERS = ("visits", "pageviews", "unique_pageviews", "entries", "exits", "bounces",
-                "duration_sec", "events", "visitors")  # visitors: 0007_countries.sql
-DIM_IDX = (1, 2, 3, 4, 5, 6, 7, 8, 0)
-# Deltas with dim "page:CC" go to agg_page_country_daily (0007_countries.sql).
-PAGE_COUNTRY_KEY = ("website_id", "country", "day", "is_bot", "path", "grp", "kpart")
-PAGE_COUNTRY_COUNTERS = ("pageviews", "unique_pageviews")
-AGG_TABLES = ("agg_site_daily", "agg_dim_daily", "agg_page_country_daily")
-
 
 PHASE_SECONDS = Counter(
     "tinytrail_worker_phase_seconds_total", "Worker wall time per batch phase", ["phase"]
@@ -144,98 +115,6 @@ class Phases:
         self.totals[name] = self.totals.get(name, 0.0) + dt_
         PHASE_SECONDS.labels(name).inc(dt_)
 
-    def report(self) -> str:
-        total = sum(self.totals.values()) or 1.0
-        return "  ".join(
-            f"{k} {v:.2f}s ({100 * v / total:.0f}%)"
-            for k, v in sorted(self.totals.items(), key=lambda kv: -kv[1])
-        )
-
-
-def ms_to_ts(ms: int) -> dt.datetime:
-    return EPOCH_UTC + dt.timedelta(milliseconds=ms)
-
-
-def ts_to_ms(ts: dt.datetime) -> int:
-    return (ts - EPOCH_UTC) // dt.timedelta(milliseconds=1)
-
-
-def event_row(ev: Enriched) -> tuple[object, ...]:
-    return (
-        ev.event_id, ms_to_ts(ev.received_at_ms), ev.website_id, ev.visitor_id, ev.session_id,
-        ev.event_type, ev.name, ev.url, ev.path, ev.referrer, ev.referrer_domain,
-        ev.referrer_channel, ev.utm_source, ev.utm_medium, ev.utm_campaign, ev.screen_width,
-        ev.screen_height, ev.screen_bucket, ev.browser_family, ev.os_family, ev.device_type,
-        ev.content_group,
-        orjson.dumps(ev.properties).decode() if ev.properties is not None else None,
-        ev.is_bot, ev.is_excluded, ev.kafka_partition, ev.kafka_offset, ev.country,
-    )
-
-
-# Aggregate delta keys are (website, day ms, is_bot, kpart, dim, key, grp); dim '' = site row.
-SITE_KEY = ("website_id", "day", "is_bot", "kpart")
-DIM_KEY = ("website_id", "day", "is_bot", "dim", "key", "grp", "kpart")
-
-
-def site_row(k: tuple, v: Sequence[int]) -> tuple:  # type: ignore[type-arg]
-    return (k[0], day_date(k[1]), k[2], k[3], *(v[i] for i in SITE_IDX))
-
-
-def dim_row(k: tuple, v: Sequence[int]) -> tuple:  # type: ignore[type-arg]
-    return (k[0], day_date(k[1]), k[2], k[4], k[5], k[6], k[3], *(v[i] for i in DIM_IDX))
-
-
-def page_country_row(k: tuple, v: Sequence[int]) -> tuple:  # type: ignore[type-arg]
-    """Delta key (w, day, bot, kpart, "page:DE", path, grp) -> PAGE_COUNTRY_KEY + counters."""
-    return (k[0], k[4][len(PAGE_IN):], day_date(k[1]), k[2], k[5], k[6], k[3],
-            v[PAGEVIEWS], v[UNIQUE])
-
-
-def split_deltas(rows: Iterable[tuple[AggKey, list[int]]]) -> tuple[list, list, list]:  # type: ignore[type-arg]
-    """(site, dim, page-country) rows of non-zero deltas, each sorted (lock order)."""
-    site, dims, pcs = [], [], []
-    for kv in rows:
-        if any(kv[1]):
-            dim = kv[0][4]
-            (site if not dim else pcs if dim.startswith(PAGE_IN) else dims).append(kv)
-    return sorted(site), sorted(dims), sorted(pcs)
-
-
-async def _add_rows(
-    cur: psycopg.AsyncCursor[object], table: str, key: Sequence[str],
-    counters: Sequence[str], rows: Iterable[tuple],  # type: ignore[type-arg]
-) -> None:
-    """COPY rows into a temp copy of `table`, then add them in one INSERT … ON CONFLICT."""
-    tmp = f"tmp_{table}"
-    await cur.execute(
-        f"CREATE TEMP TABLE IF NOT EXISTS {tmp} (LIKE {table}) ON COMMIT DELETE ROWS"
-    )
-    async with cur.copy(
-        f"COPY {tmp} ({', '.join(key)}, {', '.join(counters)}) FROM STDIN"
-    ) as cp:
-        for row in rows:
-            await cp.write_row(row)
-    sets = ", ".join(f"{c} = {table}.{c} + EXCLUDED.{c}" for c in counters)
-    await cur.execute(
-        f"INSERT INTO {table} SELECT * FROM {tmp}"
-        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET {sets}"
-    )
-
-
-async def write_deltas(cur: psycopg.AsyncCursor[object], deltas: dict) -> None:  # type: ignore[type-arg]
-    """Add combined deltas to the aggregate tables (one statement per table); all-zero
-    rows (a figure that moved and moved back) are left out. Table and column names are
-    this module's constants, never input."""
-    site, dims, pcs = split_deltas(deltas.items())
-    if site:
-        await _add_rows(cur, "agg_site_daily", SITE_KEY, SITE_COUNTERS,
-                        (site_row(k, v) for k, v in site))
-    if dims:
-        await _add_rows(cur, "agg_dim_daily", DIM_KEY, DIM_COUNTERS,
-                        (dim_row(k, v) for k, v in dims))
-    if pcs:
-        await _add_rows(cur, "agg_page_country_daily", PAGE_COUNTRY_KEY, PAGE_COUNTRY_COUNTERS,
-                        (page_country_row(k, v) for k, v in pcs))
 
 
 class PartitionKeeper:
@@ -259,16 +138,6 @@ class PartitionKeeper:
         self._known.clear()
 
 
-@dataclass(frozen=True)
-class OffsetGap:
-    """Partition `partition` must resume at `expected` (its stored next offset after this
-    batch); the batch skipped from there to `found` (the lowest offset above it)."""
-
-    partition: int
-    expected: int
-    found: int
-
-
 @dataclass
 class BatchResult:
     new_events: list[Enriched] = field(default_factory=list)
@@ -278,18 +147,14 @@ class BatchResult:
     gaps: list[OffsetGap] = field(default_factory=list)
     held_back: int = 0  # messages at or after a hole: not applied, to be delivered again
 
-
-def contiguous_end(stored: int, offsets: Iterable[int]) -> int:
-    """End (exclusive) of the hole-free run of `offsets` starting at `stored`.
-
-    contiguous_end(10, [8, 9, 10, 11, 13]) == 12; contiguous_end(10, [20, 21]) == 10;
-    repeats are fine: contiguous_end(0, [0, 1, 1, 2]) == 3."""
-    end = stored
-    for o in sorted(o for o in set(offsets) if o >= stored):
-        if o != end:
-            break
-        end += 1
-    return end
+    def merge(self, other: BatchResult) -> None:
+        """Add `other` (the result of another part of the same batch) to this one."""
+        self.new_events.extend(other.new_events)
+        self.gaps.extend(other.gaps)
+        self.replayed += other.replayed
+        self.duplicates += other.duplicates
+        self.dead_letters += other.dead_letters
+        self.held_back += other.held_back
 
 
 DeadLetterSender = Callable[[Sequence["DeadLetter"]], Awaitable[None]]
@@ -344,35 +209,7 @@ class Sink:
         head). A stored offset below the earliest means retention deleted messages no
         one applied: logged as an error, counted, and the fence moves to the earliest
         (they cannot come back; waiting for them would stop the partition forever)."""
-        parts = sorted(earliest)
-        async with self.pool.connection() as conn, conn.transaction():
-            cur = conn.cursor()
-            await cur.execute(
-                "INSERT INTO stream_offsets (consumer_group, topic, kpartition, next_offset)"
-                " SELECT %s, %s, p, e FROM unnest(%s::int[], %s::bigint[]) AS n(p, e)"
-                " ON CONFLICT DO NOTHING",
-                (self.group, self.topic, parts, [earliest[p] for p in parts]),
-            )
-            await cur.execute(
-                "SELECT kpartition, next_offset FROM stream_offsets WHERE consumer_group = %s"
-                " AND topic = %s AND kpartition = ANY(%s) ORDER BY kpartition FOR UPDATE",
-                (self.group, self.topic, parts),
-            )
-            stored = {int(r["kpartition"]): int(r["next_offset"]) for r in await cur.fetchall()}
-            behind = [p for p in parts if stored[p] < earliest[p]]
-            for p in behind:
-                EXPIRED.inc(earliest[p] - stored[p])
-                log.error("partition %d: offsets %d-%d expired before they were applied",
-                          p, stored[p], earliest[p] - 1)
-                stored[p] = earliest[p]
-            if behind:
-                await cur.execute(
-                    "UPDATE stream_offsets AS o SET next_offset = n.e, updated_at = now()"
-                    " FROM unnest(%s::int[], %s::bigint[]) AS n(p, e) WHERE"
-                    " o.consumer_group = %s AND o.topic = %s AND o.kpartition = n.p",
-                    (behind, [stored[p] for p in behind], self.group, self.topic),
-                )
-        return stored
+        return await resume_offsets(self.pool, self.group, self.topic, earliest)
 
     async def apply(
         self,
@@ -469,17 +306,7 @@ class Sink:
         cur = conn.cursor()
         ph.lap("pg_begin")
         # 1. Offsets fence: lock this batch's partitions, read what is applied already.
-        await cur.execute(
-            "INSERT INTO stream_offsets (consumer_group, topic, kpartition, next_offset)"
-            " SELECT %s, %s, p, 0 FROM unnest(%s::int[]) AS p ON CONFLICT DO NOTHING",
-            (self.group, self.topic, parts),
-        )
-        await cur.execute(
-            "SELECT kpartition, next_offset FROM stream_offsets WHERE consumer_group = %s"
-            " AND topic = %s AND kpartition = ANY(%s) ORDER BY kpartition FOR UPDATE",
-            (self.group, self.topic, parts),
-        )
-        fence = {int(r["kpartition"]): int(r["next_offset"]) for r in await cur.fetchall()}
+        fence = await lock_fence(cur, self.group, self.topic, dict.fromkeys(parts, 0))
         for p in parts:
             if self._expected_next.get(p) != fence[p] and not self.store.current(p, fence[p]):
                 # The store is behind Postgres here (lost changelog writes, or another
@@ -523,13 +350,7 @@ class Sink:
             await send_dead(dead_fresh)  # at least once: before COMMIT
         res.dead_letters = len(dead_fresh)
         # 2. Shared day locks (the rebuild takes them exclusively), in day order, one trip.
-        days = sorted({e.received_at_ms // DAY_MS for e in fresh})
-        if days:
-            await cur.execute(
-                "SELECT pg_advisory_xact_lock_shared(%s, d)"
-                " FROM (SELECT unnest(%s::int[]) AS d ORDER BY 1) AS days",
-                (ADVISORY_NS, days),
-            )
+        await lock_days_shared(cur, {e.received_at_ms // DAY_MS for e in fresh})
         ph.lap("pg_fence")
         # 3. Drop repeats inside the batch, and (when `check`) events already stored (the
         # same event produced twice). Unchecked, a stored one makes the COPY below fail
@@ -563,14 +384,8 @@ class Sink:
         ph.lap("pg_copy_events")
         await write_deltas(cur, deltas)
         ph.lap("pg_upsert_aggs")
-        moved = [p for p in parts if ends[p] > fence[p]]
-        if moved:
-            await cur.execute(
-                "UPDATE stream_offsets AS o SET next_offset = n.e, updated_at = now()"
-                " FROM unnest(%s::int[], %s::bigint[]) AS n(p, e)"
-                " WHERE o.consumer_group = %s AND o.topic = %s AND o.kpartition = n.p",
-                (moved, [ends[p] for p in moved], self.group, self.topic),
-            )
+        await move_fence(cur, self.group, self.topic,
+                         {p: ends[p] for p in parts if ends[p] > fence[p]})
         res.new_events = new
         return res, touched, ends
 

@@ -15,10 +15,10 @@ from typing import Any
 import psycopg
 import pytest
 
+from streams.aggregates import ADVISORY_NS
 from streams.app import build_app
 from streams.consumer import RawRecord
 from streams.settings import WorkerSettings
-from streams.sink import ADVISORY_NS
 from tests.streams.gen import traffic
 from tests.streams.helpers import make_sites
 from tests.streams.test_agent_context import worker_settings

@@ -24,8 +24,9 @@ from hypothesis import strategies as st
 
 from streams.enrich import enrich_batch
 from streams.models import Enriched
+from streams.offsets import EXPIRED, OffsetGap, contiguous_end
 from streams.rebuild import rebuild_days
-from streams.sink import EXPIRED, DeadLetter, OffsetGap, Sink, contiguous_end
+from streams.sink import DeadLetter, Sink
 from streams.websites import WebsiteCache
 from tests.streams.gen import traffic
 from tests.streams.helpers import days_of, make_sites, snapshot
