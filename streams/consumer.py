@@ -1,4 +1,16 @@
-"""Faust's Kafka consumer with a bulk path for the raw events topic.
+"""Everything the worker overrides of Faust, in one module (faust-streaming
+`FAUST_WRITTEN_FOR`; `tests/streams/test_faust_version.py` fails on any other
+version, so an upgrade re-reads these overrides first):
+
+* `BatchingConsumer`: the bulk path for the raw topic (below), `perform_seek`
+  followed by the worker's seek to Postgres' offsets (`bind(after_seek=...)`), and
+  the consumer bookkeeping a seek must align (`seek_to`, `read_positions`).
+* `BatchingTransport`, `WorkerApp`: make Faust build that consumer.
+* `KpartTable`: a table whose key names its changelog partition, with the
+  partition-count check Faust's own tables make (changelog == raw topic).
+* `BoundedWorker`: Faust's worker with a bounded SIGTERM/SIGINT shutdown.
+
+The bulk path for the raw events topic:
 
 Faust delivers every fetched message on its own: `Consumer._drain_messages` awaits
 `wait_first(callback(message), suspend_flow.wait())` per message, which starts two
@@ -28,15 +40,47 @@ offsets to Kafka itself, for lag monitoring only.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.metadata
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import os
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+import faust
+from faust.exceptions import PartitionsMismatch
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
 
 log = logging.getLogger("tinytrail.streams.consumer")
+
+# The faust-streaming releases these overrides were written and tested against:
+# [first, end) by (major, minor, patch). Private attributes used: Consumer
+# `_read_offset`, `_committed_offset`, `_acked`, `_acked_index`, `_gap`,
+# `_wait_next_records`, `_buffered_partitions`, `_to_message`, `_commit`;
+# Worker `_schedule_shutdown`; App `_new_transport`.
+FAUST_WRITTEN_FOR = ((0, 15, 3), (0, 16, 0))
+
+
+def faust_version() -> tuple[int, ...]:
+    """The installed faust-streaming version as integers (pre-release tags dropped)."""
+    raw = importlib.metadata.version("faust-streaming")
+    return tuple(int("".join(ch for ch in part if ch.isdigit()) or 0)
+                 for part in raw.split(".")[:3])
+
+
+def check_faust_version() -> None:
+    """Raise RuntimeError unless the installed faust-streaming is in FAUST_WRITTEN_FOR."""
+    first, end = FAUST_WRITTEN_FOR
+    found = faust_version()
+    if not first <= found < end:
+        raise RuntimeError(
+            f"faust-streaming {'.'.join(map(str, found))} is installed; streams/consumer.py"
+            f" overrides Faust internals written for >= {'.'.join(map(str, first))},"
+            f" < {'.'.join(map(str, end))}: re-read them against the new release first"
+        )
 
 
 class RawRecord(NamedTuple):
@@ -58,11 +102,51 @@ class RawBatch:
 
 
 Deliver = Callable[[RawBatch], Awaitable[None]]
+AfterSeek = Callable[[], Awaitable[None]]
 
 
 class BatchingConsumer(faust_kafka.Consumer):  # type: ignore[misc]
+    """Faust's aiokafka consumer with the raw topic read in bulk (module doc)."""
+
     raw_topic: str | None = None
     deliver: Deliver | None = None
+    after_seek: AfterSeek | None = None
+
+    def bind(self, raw_topic: str, deliver: Deliver, after_seek: AfterSeek) -> None:
+        """Route the raw topic's fetches to `deliver`; run `after_seek` after every
+        `perform_seek` (the worker's seek to Postgres' offsets)."""
+        self.raw_topic = raw_topic
+        self.deliver = deliver
+        self.after_seek = after_seek
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to Kafka's committed offsets, then the worker's own.
+
+        faust 0.15 `tables/recovery.py` calls it after `resume_partitions` and before
+        `resume_flow`, both without changelog recovery (`_resume_streams`) and after
+        it; `getmany` below calls it when the flow stops mid-fetch. So nothing of a
+        new generation is delivered before the raw partitions stand at the offsets
+        Postgres stored, whatever Kafka has committed."""
+        await super().perform_seek()
+        if self.after_seek is not None:
+            await self.after_seek()
+
+    async def seek_to(self, targets: Mapping[TP, int]) -> None:
+        """Seek these partitions and align Faust's bookkeeping with the new positions:
+        `_read_offset` (the fetch loop drops messages below it), `_committed_offset`
+        (acks below it are ignored and commits wait for a contiguous run from it; left
+        at Kafka's older value, Kafka's commit would never move again); acks and gaps
+        recorded before the seek are stale."""
+        await self.seek_wait(targets)
+        for tp, off in targets.items():
+            self._read_offset[tp] = off or None
+            self._committed_offset[tp] = off or None
+            for stale in (self._acked, self._acked_index, self._gap):
+                stale.pop(tp, None)
+
+    async def commit_offsets(self, offsets: Mapping[TP, int]) -> bool:
+        """Commit these offsets to the consumer group (lag monitoring only)."""
+        return bool(await self._commit(offsets))
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Any]]:
         records, active = await self._wait_next_records(timeout)
@@ -109,3 +193,77 @@ class BatchingConsumer(faust_kafka.Consumer):  # type: ignore[misc]
 
 class BatchingTransport(faust_kafka.Transport):  # type: ignore[misc]
     Consumer = BatchingConsumer
+
+
+def read_positions(consumer: Any, tps: Sequence[TP]) -> dict[int, int]:
+    """Partition -> the offset `consumer` reads next, for those of `tps` it knows."""
+    read = consumer._read_offset
+    return {tp.partition: int(read[tp]) for tp in tps if read.get(tp) is not None}
+
+
+class WorkerApp(faust.App):  # type: ignore[misc]
+    """Faust app whose consumer hands the raw topic over in bulk (`BatchingConsumer`)."""
+
+    def _new_transport(self) -> Any:
+        return BatchingTransport(self.conf.broker_consumer, self)
+
+
+class KpartTable(faust.Table):  # type: ignore[misc]
+    """A table whose key names its own changelog partition (the raw partition): field
+    1 of "<...>|<kpart>|<...>". Faust's tables check, on the first write from a source
+    topic, that the changelog has as many partitions as that topic (else a key's
+    partition would not be its raw partition's); the same check is made here, against
+    the raw topic (`source_topic`, set by the worker), once."""
+
+    source_topic: str | None = None
+    _tt_partitions_checked = False
+
+    def partition_for_key(self, key: Any) -> int | None:
+        if not self._tt_partitions_checked and self.source_topic is not None:
+            self.check_partitions(self.source_topic)
+        return int(str(key).split("|")[1])
+
+    def check_partitions(self, source_topic: str) -> None:
+        """Raise `PartitionsMismatch` when `source_topic` and this table's changelog
+        have different partition counts (unknown counts: not checked yet)."""
+        consumer = self.app.consumer
+        source_n = consumer.topic_partitions(source_topic)
+        change_n = consumer.topic_partitions(self.changelog_topic_name)
+        if source_n is None or change_n is None:
+            return
+        if source_n != change_n:
+            raise PartitionsMismatch(
+                f"table {self.name!r}: changelog {self.changelog_topic_name!r} has"
+                f" {change_n} partitions, source topic {source_topic!r} has {source_n}"
+            )
+        self._tt_partitions_checked = True
+
+
+class BoundedWorker(faust.Worker):  # type: ignore[misc]
+    """Faust's worker whose SIGTERM/SIGINT shutdown is bounded: Faust stops gracefully
+    (the batch in flight, the producer, the consumer), and if that has not ended the
+    process `shutdown_timeout` seconds after the signal (Kafka or Postgres gone: the
+    producer flush, the group leave and the pool close each wait out their own
+    timeouts), a watchdog thread ends it with `os._exit(0)`. Safe at any point: Postgres
+    holds the offsets with the data (the kill -9 test proves a hard stop loses nothing)."""
+
+    def __init__(self, *args: Any, shutdown_timeout: float = 20.0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tt_shutdown_timeout = shutdown_timeout
+        self.tt_watchdog: threading.Timer | None = None
+
+    def _schedule_shutdown(self, signal: Any) -> None:
+        if self.tt_watchdog is None:
+            self.tt_watchdog = threading.Timer(self.tt_shutdown_timeout, _hard_exit,
+                                               (self.tt_shutdown_timeout,))
+            self.tt_watchdog.daemon = True
+            self.tt_watchdog.start()
+        super()._schedule_shutdown(signal)
+
+
+def _hard_exit(after: float) -> None:
+    log.error("graceful shutdown did not finish within %.0f s; exiting now", after)
+    for h in logging.getLogger().handlers:
+        with contextlib.suppress(Exception):
+            h.flush()
+    os._exit(0)

@@ -40,7 +40,6 @@ assigns its partitions with the raw topic's and recovers the table from it.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 import operator
 import time
@@ -55,9 +54,10 @@ from faust.serializers import codecs
 from prometheus_client import Counter
 from psycopg.rows import tuple_row
 
+from streams.consumer import KpartTable
 from streams.sessions import DAY_MS, Deltas, Session, SessionKey, apply_event, new_session
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
-from streams.windows import KpartTable
+from tinytrail.days import day_start
 
 log = logging.getLogger("tinytrail.streams.sessions")
 
@@ -183,8 +183,7 @@ async def lookup(
     return {k: s for k, s in found.items() if k in wanted}
 
 
-def _day_start(day: int) -> dt.datetime:
-    return dt.datetime.fromtimestamp(day * DAY_MS / 1000, dt.UTC)
+_day_start = day_start  # day ordinal -> its first instant (UTC)
 
 
 class MemorySessions:

@@ -2,7 +2,7 @@
 
 Table key: "<website>|<kpart>|<minute>" (minute = event time ms // 60,000), value:
 {event type: count}. The source partition is part of the key and the table
-writes each key's changelog to partition <kpart> (`KpartTable`), so every key
+writes each key's changelog to partition <kpart> (`streams.consumer.KpartTable`), so every key
 has exactly one home, co-partitioned with the raw topic: the worker that owns
 raw partition p recovers exactly the windows of p (PIPELINE.md §3). Windows
 expire 35 minutes after they close (`expire`, on a timer).
@@ -26,19 +26,10 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-import faust
-
 from streams.models import Enriched
 from tinytrail.realtime import MINUTE_MS, SEP, WINDOW_MS
 
 EXPIRE_MINUTES = 35
-
-
-class KpartTable(faust.Table):  # type: ignore[misc]
-    """A table whose key names its own changelog partition (the raw partition)."""
-
-    def partition_for_key(self, key: Any) -> int | None:
-        return int(str(key).split("|")[1])
 
 
 def window_key(ev: Enriched) -> str:
