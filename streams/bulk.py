@@ -41,12 +41,8 @@ from streams.sessions import (
     DAY_MS,
     Deltas,
     Session,
-    add_change,
-    apply_event,
+    assign_sessions,
     day_date,
-    joins,
-    new_session,
-    new_session_id,
     session_key,
 )
 from tinytrail.event import RawEvent
@@ -83,22 +79,7 @@ def sessionise(events: list[Enriched], acc: Deltas) -> list[Session]:
     for e in events:
         if e.is_excluded:
             e.session_id = NIL_SESSION
-    out: list[Session] = []
-    cur: Session | None = None
-    for e in live:
-        k = session_key(e)
-        same_key = cur is not None and cur.key == k
-        if not (same_key and joins(cur, e)):
-            if cur is not None:
-                add_change(acc, None, cur)
-            cur = new_session(e, new_session_id(), first_of_day=not same_key)
-            out.append(cur)
-        assert cur is not None
-        e.session_id = cur.session_id
-        apply_event(cur, e, acc)
-    if cur is not None:
-        add_change(acc, None, cur)
-    return out
+    return assign_sessions(live, {}, acc)
 
 
 async def _website_lookup(pool: AsyncConnectionPool) -> Callable[[str], object]:

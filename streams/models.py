@@ -75,11 +75,6 @@ class Enriched:
             country=raw.country,
         )
 
-    @property
-    def day_ordinal(self) -> int:
-        """UTC day as days since 1970-01-01 (86,400,000 ms per day)."""
-        return self.received_at_ms // 86_400_000
-
 
 @dataclass(frozen=True, slots=True)
 class Drop:

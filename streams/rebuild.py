@@ -56,14 +56,6 @@ from tinytrail.days import date_ordinal, day_start
 
 log = logging.getLogger("tinytrail.streams.rebuild")
 
-_COLUMNS = (
-    "event_id::text AS event_id, received_at, website_id::text AS website_id, visitor_id,"
-    " session_id::text AS session_id, event_type, event_name, path, referrer_domain,"
-    " referrer_channel, utm_source, utm_medium, utm_campaign, screen_bucket, browser_family,"
-    " os_family, device_type, content_group, is_bot, kafka_partition"
-)
-# Same fields as tuples, event time as epoch ms: events are stored from whole
-# milliseconds, so extract(epoch) * 1000 (numeric, exact) is an integer.
 FETCH_ROWS = 20_000
 PARALLEL_DAYS = 2
 

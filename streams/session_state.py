@@ -8,7 +8,7 @@ The sink asks a session store for the visitor's latest session of the day
   partition: `KpartTable`), so the worker that owns raw partition p holds, and recovers
   on assignment, exactly the sessions of p (PIPELINE.md §3). Values are `Session`s,
   serialised by the `tt_session` codec.
-* `MemorySessions` (tests, tools): a dict that knows only what this process wrote.
+* `SessionStore`: what the sink needs of a store (tests use a dict-backed one).
 
 Postgres stays the source of truth: a batch's events, aggregate deltas and offsets
 commit in ONE transaction (streams/sink.py) and every stored event carries its
@@ -44,7 +44,7 @@ import logging
 import operator
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 import orjson
@@ -186,32 +186,18 @@ async def lookup(
 _day_start = day_start  # day ordinal -> its first instant (UTC)
 
 
-class MemorySessions:
-    """Sessions this process committed, nothing more: every miss is looked up."""
+class SessionStore(Protocol):
+    """What the sink needs of a session store (`SessionTable`; tests use a dict-backed
+    one): the latest committed session per key, the day below which misses must be
+    looked up (`floor`), whether it matches a stored offset (`current`), `reload` under
+    the fence's row lock, `publish` after COMMIT, `invalidate` after a failed write."""
 
-    def __init__(self) -> None:
-        self._data: dict[SessionKey, Session] = {}
-
-    def get(self, key: SessionKey) -> Session | None:
-        return self._data.get(key)
-
-    def floor(self, kpart: int) -> int:
-        return NO_FLOOR
-
-    def current(self, kpart: int, next_offset: int) -> bool:
-        return False
-
-    async def reload(self, cur: Any, kpart: int, next_offset: int, why: str) -> None:
-        self.invalidate([kpart])  # misses are looked up anyway
-
-    async def publish(self, sessions: Iterable[Session], ends: Mapping[int, int]) -> None:
-        for s in sessions:
-            self._data[s.key] = s
-
-    def invalidate(self, kparts: Iterable[int]) -> None:
-        drop = set(kparts)
-        for k in [k for k in self._data if k[4] in drop]:
-            del self._data[k]
+    def get(self, key: SessionKey) -> Session | None: ...
+    def floor(self, kpart: int) -> int: ...
+    def current(self, kpart: int, next_offset: int) -> bool: ...
+    async def reload(self, cur: Any, kpart: int, next_offset: int, why: str) -> None: ...
+    async def publish(self, sessions: Iterable[Session], ends: Mapping[int, int]) -> None: ...
+    def invalidate(self, kparts: Iterable[int]) -> None: ...
 
 
 class SessionTable:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from streams.models import Enriched
@@ -48,20 +49,6 @@ SessionKey = tuple[str, str, int, bool, int]  # website, visitor, day ordinal, i
 
 class Deltas(dict[AggKey, list[int]]):
     """Counter changes combined per aggregate key."""
-
-    def add(self, key: AggKey, idx: int, n: int = 1) -> None:
-        row = self.get(key)
-        if row is None:
-            row = self[key] = [0] * N_COUNTERS
-        row[idx] += n
-
-    def add_row(self, key: AggKey, values: list[int], sign: int = 1) -> None:
-        row = self.get(key)
-        if row is None:
-            row = self[key] = [0] * N_COUNTERS
-        for i, v in enumerate(values):
-            if v:
-                row[i] += sign * v
 
     def row(self, key: AggKey) -> list[int]:
         """The counter row of `key`, created (all zeros) when missing."""
@@ -267,15 +254,46 @@ def add_contribution(acc: Deltas, s: Session, sign: int = 1) -> None:
         row((w, d, b, k, "content_group", s.landing_group, ""))[ENTRIES] += sign
 
 
-def contribution(s: Session) -> Deltas:
-    """The session-level figures one session adds to the aggregates (see module doc)."""
-    out = Deltas()
-    add_contribution(out, s)
-    return out
-
-
 def add_change(acc: Deltas, before: Session | None, after: Session) -> None:
     """acc += contribution(after) - contribution(before)."""
     if before is not None:
         add_contribution(acc, before, -1)
     add_contribution(acc, after, 1)
+
+
+def assign_sessions(
+    live: Iterable[Enriched], latest: dict[SessionKey, Session | None], deltas: Deltas,
+) -> list[Session]:
+    """THE session assignment (stream batch and bulk load; the rebuild only folds the
+    session ids stored by it). Each event of `live` (not excluded, in arrival order)
+    joins its key's latest session when `joins` says so, else starts a new one (with
+    `first_of_day` when the key had none). Stamps `e.session_id`, adds the per-event
+    figures and, per touched session, contribution(after) - contribution(before) to
+    `deltas`.
+
+    `latest`: session key -> the key's latest committed session (None or missing:
+    none yet); updated in place with the new latest sessions. A committed session is
+    copied when first touched, so the caller's store keeps the committed state until
+    it publishes. Returns the touched sessions (new ones and the copies), in the
+    order first touched. Example: one visitor's events at 10:00, 10:20, 10:55 with no
+    stored session -> two sessions (10:00-10:20 counts the visitor, then 10:55)."""
+    touched: dict[str, Session] = {}
+    get = latest.get
+    for e in live:
+        k = (e.website_id, e.visitor_id, e.received_at_ms // DAY_MS, e.is_bot,
+             e.kafka_partition)  # = session_key(e), inlined on the hot path
+        s = get(k)
+        if s is not None and joins(s, e):
+            if s.session_id not in touched:  # a stored session, first touched now
+                add_contribution(deltas, s, -1)
+                s = latest[k] = s.copy()
+                touched[s.session_id] = s
+        else:  # a new visit starts after the latest one, so it becomes the latest
+            s = new_session(e, new_session_id(), first_of_day=s is None)
+            touched[s.session_id] = s
+            latest[k] = s
+        e.session_id = s.session_id
+        apply_event(s, e, deltas)
+    for s in touched.values():
+        add_contribution(deltas, s, 1)
+    return list(touched.values())

@@ -52,18 +52,14 @@ from psycopg_pool import AsyncConnectionPool
 from streams.aggregates import EVENT_COLUMNS, event_row, lock_days_shared, write_deltas
 from streams.models import NIL_SESSION, Enriched
 from streams.offsets import OffsetGap, contiguous_end, lock_fence, move_fence, resume_offsets
-from streams.session_state import MemorySessions, SessionTable, lookup
+from streams.session_state import SessionStore, lookup
 from streams.sessions import (
     DAY_MS,
     Deltas,
     Session,
     SessionKey,
-    add_contribution,
-    apply_event,
+    assign_sessions,
     day_date,
-    joins,
-    new_session,
-    new_session_id,
     session_key,
 )
 
@@ -174,12 +170,12 @@ class Sink:
 
     def __init__(
         self, pool: AsyncConnectionPool, *, group: str, topic: str,
-        store: SessionTable | MemorySessions | None = None, phases: Phases | None = None,
+        store: SessionStore, phases: Phases | None = None,
     ) -> None:
         self.pool = pool
         self.group = group
         self.topic = topic
-        self.store = store if store is not None else MemorySessions()
+        self.store = store
         self.partitions = PartitionKeeper()
         self.phases = phases or Phases()
         self._expected_next: dict[int, int] = {}
@@ -218,15 +214,14 @@ class Sink:
         dead: Sequence[DeadLetter] = (),
         send_dead: DeadLetterSender | None = None,
         *,
-        offsets: Mapping[int, Collection[int]] | None = None,
+        offsets: Mapping[int, Collection[int]],
     ) -> BatchResult:
         """Apply one batch. `watermarks`: partition -> highest offset seen in this batch
         (decoded or not), so that dropped and dead messages advance the offsets too.
         `offsets`: partition -> EVERY offset in this batch (decoded or not, repeats
-        allowed); the fence then applies only the hole-free run from the stored next
-        offset (module doc). Without it the caller vouches that each partition's
-        messages are contiguous, and only the lowest offset is checked. Partitions
-        that could not be applied past a hole are in `result.gaps`."""
+        allowed); the fence applies only the hole-free run from the stored next
+        offset (module doc). Partitions that could not be applied past a hole are in
+        `result.gaps`."""
         ph = self.phases
         ph.start()
         await self.partitions.ensure(self.pool, {e.received_at_ms // DAY_MS for e in events})
@@ -295,7 +290,7 @@ class Sink:
         conn: psycopg.AsyncConnection[dict[str, object]],
         events: Sequence[Enriched],
         watermarks: Mapping[int, int],
-        offsets: Mapping[int, Collection[int]] | None,
+        offsets: Mapping[int, Collection[int]],
         dead: Sequence[DeadLetter],
         send_dead: DeadLetterSender | None,
         check: bool = True,
@@ -316,32 +311,15 @@ class Sink:
                 ph.lap("session_reload")
         # Where each partition's applied run ends (exclusive): never past a hole.
         ends: dict[int, int] = {}
-        if offsets is not None:
-            for p in parts:
-                ends[p] = contiguous_end(fence[p], offsets.get(p, ()))
-                above = [o for o in offsets.get(p, ()) if o >= ends[p]]
-                if above:
-                    res.gaps.append(OffsetGap(p, ends[p], min(above)))
-                    res.held_back += len(above)
-        else:
-            lows: dict[int, int] = {}
-            for p, o in [(e.kafka_partition, e.kafka_offset) for e in events] + [
-                (d.partition, d.offset) for d in dead
-            ]:
-                if o < lows.get(p, o + 1):
-                    lows[p] = o
-            for p in parts:
-                lo = lows.get(p, watermarks[p])
-                if lo > fence[p]:
-                    ends[p] = fence[p]
-                    res.gaps.append(OffsetGap(p, fence[p], lo))
-                else:
-                    ends[p] = max(fence[p], watermarks[p] + 1)
+        for p in parts:
+            ends[p] = contiguous_end(fence[p], offsets.get(p, ()))
+            above = [o for o in offsets.get(p, ()) if o >= ends[p]]
+            if above:
+                res.gaps.append(OffsetGap(p, ends[p], min(above)))
+                res.held_back += len(above)
         fresh = [e for e in events
                  if fence[e.kafka_partition] <= e.kafka_offset < ends[e.kafka_partition]]
         res.replayed = sum(1 for e in events if e.kafka_offset < fence[e.kafka_partition])
-        if offsets is None:
-            res.held_back = len(events) - len(fresh) - res.replayed
         # A message delivered twice in one batch (a seek back while it was queued) is
         # dead-lettered once.
         dead_fresh = list({(d.partition, d.offset): d for d in dead
@@ -421,28 +399,8 @@ class Sink:
         if misses:
             latest.update(await lookup(cur, misses))
         self.phases.lap("pg_session_lookup")
-        # A stored session is copied when the batch first touches it (the store keeps
-        # the committed state until `publish`, after COMMIT), and its "before" figures
-        # are subtracted then; the "after" figures are added once, at the end
-        # (contribution(after) - contribution(before)).
-        touched: dict[str, Session] = {}
-        current = latest
-        for e in live:
-            k = (e.website_id, e.visitor_id, e.received_at_ms // DAY_MS, e.is_bot,
-                 e.kafka_partition)  # = session_key(e), inlined on the hot path
-            s = current[k]
-            if s is not None and joins(s, e):
-                if s.session_id not in touched:  # a stored session, first touched now
-                    add_contribution(deltas, s, -1)
-                    s = current[k] = s.copy()
-                    touched[s.session_id] = s
-            else:  # a new visit starts after the latest one, so it becomes the latest
-                s = new_session(e, new_session_id(), first_of_day=s is None)
-                touched[s.session_id] = s
-                current[k] = s
-            e.session_id = s.session_id
-            apply_event(s, e, deltas)
-        for s in touched.values():
-            add_contribution(deltas, s, 1)
+        # Copies of stored sessions; their "before" figures are subtracted when first
+        # touched, the "after" figures added at the end (streams.sessions).
+        touched = assign_sessions(live, latest, deltas)
         self.phases.lap("sessionise")
-        return list(touched.values())
+        return touched

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psycopg
 
+from streams.models import Enriched
 from streams.rebuild import rebuild_days
+from streams.session_state import NO_FLOOR
+from streams.sessions import Session, SessionKey
 from tinytrail.db import make_pool, open_pool
 from tinytrail.settings import CoreSettings
 
@@ -101,3 +104,47 @@ async def assert_equals_rebuild(
         await pool.close()
     rebuilt = snapshot(settings.database_url, sites)
     assert rebuilt == stream, aggregate_diff(stream, rebuilt)
+
+
+class MemorySessions:
+    """A `SessionStore` that knows only what this process committed: every miss is
+    looked up in Postgres (the sink's `lookup`). For tests that drive a `Sink` alone."""
+
+    def __init__(self) -> None:
+        self._data: dict[SessionKey, Session] = {}
+
+    def get(self, key: SessionKey) -> Session | None:
+        return self._data.get(key)
+
+    def floor(self, kpart: int) -> int:
+        return NO_FLOOR
+
+    def current(self, kpart: int, next_offset: int) -> bool:
+        return False
+
+    async def reload(self, cur: Any, kpart: int, next_offset: int, why: str) -> None:
+        self.invalidate([kpart])  # misses are looked up anyway
+
+    async def publish(self, sessions: Iterable[Session], ends: Mapping[int, int]) -> None:
+        for s in sessions:
+            self._data[s.key] = s
+
+    def invalidate(self, kparts: Iterable[int]) -> None:
+        drop = set(kparts)
+        for k in [k for k in self._data if k[4] in drop]:
+            del self._data[k]
+
+
+def contiguous_offsets(
+    events: Iterable[Enriched], watermarks: Mapping[int, int], dead: Iterable[Any] = (),
+) -> dict[int, list[int]]:
+    """Every offset of a batch whose caller vouches it is contiguous per partition: from
+    the lowest offset of its events and dead letters (none: the watermark) up to the
+    watermark. What `Sink.apply` did itself before it required `offsets`."""
+    lows: dict[int, int] = {}
+    for p, o in [(e.kafka_partition, e.kafka_offset) for e in events] + [
+        (d.partition, d.offset) for d in dead
+    ]:
+        if o < lows.get(p, o + 1):
+            lows[p] = o
+    return {p: list(range(lows.get(p, w), w + 1)) for p, w in watermarks.items()}

@@ -30,7 +30,7 @@ from streams.rebuild import rebuild_days
 from streams.sink import Sink
 from streams.websites import WebsiteCache
 from tests.streams.gen import traffic
-from tests.streams.helpers import make_sites
+from tests.streams.helpers import MemorySessions, contiguous_offsets, make_sites
 from tinytrail.db import make_pool, open_pool
 from tinytrail.settings import CoreSettings
 
@@ -128,8 +128,10 @@ async def test_compaction_keeps_every_report_figure(core_settings: CoreSettings)
         cache = WebsiteCache(pool)
         await cache.refresh()
         kept, _ = enrich_batch([ev], cache.get)
-        sink = Sink(pool, group="late", topic="raw")
-        assert len((await sink.apply(kept, {ev.kafka_partition: 0})).new_events) == 1
+        sink = Sink(pool, group="late", topic="raw", store=MemorySessions())
+        assert len((await sink.apply(
+            kept, {ev.kafka_partition: 0},
+            offsets=contiguous_offsets(kept, {ev.kafka_partition: 0}))).new_events) == 1
         assert row_counts(dsn, site)[2] == 3  # the old day has a kpart row again
         streamed = await all_reports(pool, site, today)
         assert diff(after, streamed)  # the late event shows

@@ -29,7 +29,7 @@ from streams.rebuild import rebuild_days
 from streams.sink import DeadLetter, Sink
 from streams.websites import WebsiteCache
 from tests.streams.gen import traffic
-from tests.streams.helpers import days_of, make_sites, snapshot
+from tests.streams.helpers import MemorySessions, contiguous_offsets, days_of, make_sites, snapshot
 from tinytrail.db import make_pool, open_pool
 from tinytrail.settings import CoreSettings
 
@@ -67,7 +67,7 @@ class Harness:
         self.days = days_of(raws)
         self.pool = pool
         self.group = f"g-{uuid.uuid4().hex[:6]}"
-        self.sink = Sink(pool, group=self.group, topic="raw")
+        self.sink = Sink(pool, group=self.group, topic="raw", store=MemorySessions())
         self.cache = WebsiteCache(pool)
 
     async def feed(self, offsets: list[int], legacy: bool = False, dead=()):  # type: ignore[no-untyped-def]
@@ -78,7 +78,7 @@ class Harness:
         kept, _ = enrich_batch(deliver, self.cache.get)
         marks = {0: max(offsets)}
         if legacy:  # callers that vouch their batches are contiguous: lowest offset only
-            return await self.sink.apply(kept, marks)
+            return await self.sink.apply(kept, marks, offsets=contiguous_offsets(kept, marks))
         sent: list[DeadLetter] = []
 
         async def send(batch) -> None:  # type: ignore[no-untyped-def]
@@ -219,7 +219,7 @@ async def test_resume_offsets_new_stored_and_expired(
     """Where partitions resume: a new partition at the broker's earliest offset, a stored
     one at its next_offset, one whose messages expired unapplied at the earliest."""
     group = f"g-{uuid.uuid4().hex[:6]}"
-    sink = Sink(pool, group=group, topic="raw")
+    sink = Sink(pool, group=group, topic="raw", store=MemorySessions())
     assert await sink.resume_offsets({0: 0, 1: 7}) == {0: 0, 1: 7}
     with psycopg.connect(core_settings.database_url, autocommit=True) as conn:
         conn.execute("UPDATE stream_offsets SET next_offset = 50 WHERE consumer_group = %s"

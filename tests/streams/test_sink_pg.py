@@ -15,7 +15,7 @@ from streams.rebuild import rebuild_days
 from streams.sink import Sink
 from streams.websites import WebsiteCache
 from tests.streams.gen import traffic
-from tests.streams.helpers import make_sites, snapshot
+from tests.streams.helpers import MemorySessions, contiguous_offsets, make_sites, snapshot
 from tinytrail.db import make_pool, open_pool
 from tinytrail.settings import CoreSettings
 
@@ -38,7 +38,7 @@ async def feed(sink: Sink, cache: WebsiteCache, msgs: list[Enriched]) -> int:
     marks: dict[int, int] = {}
     for m in msgs:
         marks[m.kafka_partition] = max(marks.get(m.kafka_partition, -1), m.kafka_offset)
-    res = await sink.apply(kept, marks)
+    res = await sink.apply(kept, marks, offsets=contiguous_offsets(kept, marks))
     return len(res.new_events)
 
 
@@ -59,7 +59,7 @@ async def test_batches_replays_and_duplicates_equal_the_rebuild(
     await open_pool(pool)
     try:
         cache = WebsiteCache(pool)
-        sink = Sink(pool, group="g", topic="raw")
+        sink = Sink(pool, group="g", topic="raw", store=MemorySessions())
         applied = 0
         i = 0
         while i < len(msgs):
@@ -67,7 +67,7 @@ async def test_batches_replays_and_duplicates_equal_the_rebuild(
             applied += await feed(sink, cache, msgs[i : i + n])
             i += n
         # A replay of already-applied messages (a crash after COMMIT) and a restart.
-        sink2 = Sink(pool, group="g", topic="raw")
+        sink2 = Sink(pool, group="g", topic="raw", store=MemorySessions())
         assert await feed(sink2, cache, msgs[:400]) == 0
         assert await feed(sink2, cache, dupes) == 0
         assert applied == len(raws)

@@ -31,6 +31,7 @@ from streams.app import FETCHES_PER_BATCH, STALL_TICKS, Runtime, build_app
 from streams.consumer import RawBatch, RawRecord
 from streams.settings import WorkerSettings
 from streams.sink import Sink
+from tests.streams.helpers import MemorySessions
 from tinytrail.db import make_pool
 from tinytrail.topics import raw_events_topic
 
@@ -115,7 +116,7 @@ NOT_READY = Step(AHEAD.positions, AHEAD.applied, ready=False)
 def apply_step(h: Harness, step: Step) -> None:
     h.consumer._read_offset = {TP(h.topic, p): o for p, o in step.positions.items()}
     # A fresh real Sink holding exactly this step's offsets (`reset` keeps them).
-    h.rt.sink = Sink(h.rt.pool, group="g", topic=h.topic)
+    h.rt.sink = Sink(h.rt.pool, group="g", topic=h.topic, store=MemorySessions())
     h.rt.sink.seeked(step.applied)
     if step.rebalancing and not h.app.rebalancing:
         h.app.on_rebalance_start()
@@ -230,7 +231,7 @@ SINK_CASES = [
 async def test_sink_applied_ends(tmp_path: Any, ops: list[SinkOp], applied: dict[int, int]
                                  ) -> None:
     pool = make_pool(unit_settings(str(tmp_path)), name="unit", max_size=1)  # never opened
-    sink = Sink(pool, group="g", topic="t")
+    sink = Sink(pool, group="g", topic="t", store=MemorySessions())
     for op, offsets in ops:
         if op == "seeked":
             sink.seeked(offsets)
