@@ -34,14 +34,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from functools import lru_cache
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import OutOfOrderSequenceNumber, UnknownProducerId
-from aiokafka.partitioner import murmur2
 from prometheus_client import Counter, Gauge
 
 from collector.settings import CollectorSettings
+from tinytrail.event import partition_for
 from tinytrail.topics import raw_events_topic
 
 log = logging.getLogger("collector.publisher")
@@ -80,18 +79,6 @@ def make_producer(settings: CollectorSettings) -> AIOKafkaProducer:
         request_timeout_ms=settings.kafka_request_timeout_ms,
         compression_type=settings.kafka_compression,
     )
-
-
-@lru_cache(maxsize=16384)
-def _key_hash(key: bytes) -> int:
-    """murmur2 of the key, positive: the pure-Python hash is the costliest step of
-    partitioning, and a visitor's events (page view, scrolls, close) share a key."""
-    return murmur2(key) & 0x7FFFFFFF
-
-
-def partition_for(key: bytes, partitions: list[int]) -> int:
-    """aiokafka's `DefaultPartitioner` (Java's murmur2): `partitions` sorted by id."""
-    return partitions[_key_hash(key) % len(partitions)]
 
 
 Entry = tuple[bytes, bytes, "asyncio.Future[None]"]

@@ -7,7 +7,6 @@ Anything that is not exactly what the contract and DECISIONS.md allow raises
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -18,6 +17,7 @@ import orjson
 from tinytrail import limits
 from tinytrail.envelope import ApiError
 from tinytrail.event import EVENT_TYPES
+from tinytrail.ids import canonical_uuid
 from tinytrail.paths import canonical_path
 
 # The caps live in tinytrail/limits.py (the worker re-checks with the same numbers, so the
@@ -48,10 +48,6 @@ _BAD_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 # may hold control characters; keys may not).
 _MAYBE_BAD_JSON = re.compile(b"\\\\|\x7f|\xc2[\x80-\x9f]")
 
-# The canonical hyphenated form, any case: what trackers send. Other spellings that
-# `uuid.UUID` accepts ("{...}", "urn:uuid:...", 32 bare hex digits) take the slow path.
-_HEX = "[0-9a-fA-F]"
-_UUID_RE = re.compile(f"{_HEX}{{8}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{4}}-{_HEX}{{12}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,13 +208,9 @@ def validate(body: Any) -> CollectPayload:
 
     raw_id = _string(body, "website_id", max_len=MAX_WEBSITE_ID_CHARS, required=True)
     assert raw_id is not None
-    if _UUID_RE.fullmatch(raw_id):
-        website_id = raw_id.lower()  # == str(uuid.UUID(raw_id)), without the object
-    else:
-        try:
-            website_id = str(uuid.UUID(raw_id))
-        except ValueError:
-            raise _bad("website_id must be a UUID") from None
+    website_id = canonical_uuid(raw_id)
+    if website_id is None:
+        raise _bad("website_id must be a UUID")
 
     event_type = _string(body, "event_type", max_len=MAX_EVENT_TYPE_CHARS,
                          required=True)

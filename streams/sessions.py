@@ -27,12 +27,12 @@ each of its figures lands in exactly one aggregate row set.
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from streams.models import Enriched
 from tinytrail.days import DAY_MS, EPOCH, day_date, day_of  # noqa: F401 - re-exported
+from tinytrail.ids import new_uuid4
 
 GAP_MS = 30 * 60 * 1000  # 30-minute inactivity gap, on event time
 
@@ -118,14 +118,7 @@ class Session:
         self.country = ev.country or ""
 
 
-def new_session_id() -> str:
-    """A random (version 4) UUID as text, without building a `uuid.UUID` (half the cost
-    of `str(uuid.uuid4())` on the sink's hot path). Example: 'ae77df5c-2626-4d51-a92c-…'."""
-    b = bytearray(os.urandom(16))
-    b[6] = (b[6] & 0x0F) | 0x40  # version 4
-    b[8] = (b[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = b.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+new_session_id = new_uuid4  # a random (version 4) UUID string (tinytrail.ids)
 
 
 def session_key(ev: Enriched) -> SessionKey:

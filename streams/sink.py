@@ -197,14 +197,8 @@ class Sink:
         return dict(self._applied)
 
     async def resume_offsets(self, earliest: Mapping[int, int]) -> dict[int, int]:
-        """Where each of these partitions must resume: its stored `next_offset`.
-
-        `earliest`: partition -> the broker's first offset still held. A partition with
-        no row gets one at its earliest offset (a new group reads the whole retained
-        topic; starting the fence at 0 would be a hole when retention has trimmed the
-        head). A stored offset below the earliest means retention deleted messages no
-        one applied: logged as an error, counted, and the fence moves to the earliest
-        (they cannot come back; waiting for them would stop the partition forever)."""
+        """Partition -> stored `next_offset` for this group and topic; `earliest`:
+        partition -> the broker's first offset still held (`streams.offsets.resume_offsets`)."""
         return await resume_offsets(self.pool, self.group, self.topic, earliest)
 
     async def apply(

@@ -13,12 +13,14 @@ code the collector derived from it (`country`, optional).
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
+from aiokafka.partitioner import murmur2
 
+from tinytrail.ids import canonical_uuid
 from tinytrail.limits import (
     EVENT_TEXT_CAPS,
     MAX_PROPERTIES_BYTES,
@@ -63,7 +65,7 @@ class RawEvent:
 
     @property
     def key(self) -> bytes:
-        return f"{self.website_id}:{self.visitor_id}".encode()
+        return event_key(self.website_id, self.visitor_id)
 
     def to_bytes(self) -> bytes:
         return orjson.dumps(self)  # orjson serialises dataclasses natively, ~10x asdict
@@ -148,24 +150,57 @@ class RawEvent:
                 raise DecodeError("properties must not contain NUL characters")
 
 
+def event_key(website_id: str, visitor_id: str) -> bytes:
+    """The message key: b"<website_id>:<visitor_id>" (one visitor, one partition)."""
+    return f"{website_id}:{visitor_id}".encode()
+
+
+def encode(
+    *, event_id: str, received_at_ms: int, website_id: str, visitor_id: str,
+    event_type: str, url: str, path: str, referrer: str | None, user_agent: str,
+    screen_width: int | None, screen_height: int | None, name: str | None,
+    properties: dict[str, Any] | None, utm_source: str | None, utm_medium: str | None,
+    utm_campaign: str | None, is_bot: bool, is_excluded: bool, country: str | None,
+) -> bytes:
+    """The wire bytes of the `RawEvent` with these fields, without building one (a frozen
+    dataclass costs ~10 us to construct; this ~1 us: the collector's hot path). Same
+    keys in the same order, same values as `RawEvent(...).to_bytes()` (tested)."""
+    return orjson.dumps({
+        "event_id": event_id, "received_at_ms": received_at_ms, "website_id": website_id,
+        "visitor_id": visitor_id, "event_type": event_type, "url": url, "path": path,
+        "referrer": referrer, "user_agent": user_agent, "screen_width": screen_width,
+        "screen_height": screen_height, "name": name, "properties": properties,
+        "utm_source": utm_source, "utm_medium": utm_medium, "utm_campaign": utm_campaign,
+        "is_bot": is_bot, "is_excluded": is_excluded, "country": country,
+        "v": WIRE_VERSION,
+    })
+
+
+@lru_cache(maxsize=16384)
+def _key_hash(key: bytes) -> int:
+    """murmur2 of the key, positive: the pure-Python hash is the costliest step of
+    partitioning, and a visitor's events (page view, scrolls, close) share a key."""
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def partition_for(key: bytes, partitions: list[int]) -> int:
+    """The raw-topic partition of a message key: aiokafka's `DefaultPartitioner`
+    (Java's murmur2), `partitions` sorted by id. The collector picks partitions itself
+    (it builds one record batch per partition); the worker's per-partition sessions
+    rely on one key always landing in one partition."""
+    return partitions[_key_hash(key) % len(partitions)]
+
+
 MAX_EPOCH_MS = 253_402_300_800_000  # 10000-01-01T00:00:00Z: Python datetimes end before
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-# The canonical form (what the collector writes) checked by a regex; anything else is
-# judged by uuid.UUID, so exactly the same strings pass as before, faster.
 _COUNTRY = re.compile(r"[A-Z]{2}")
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def _is_uuid(value: Any) -> bool:
-    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
-        return True
-    try:
-        uuid.UUID(value)
-    except (ValueError, TypeError, AttributeError):
-        return False
-    return True
+    """Is `value` a UUID in any spelling `uuid.UUID` takes (`tinytrail.ids`)?"""
+    return canonical_uuid(value) is not None
 
 
 def _has_nul(value: Any) -> bool:

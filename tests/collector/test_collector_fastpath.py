@@ -17,12 +17,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from collector.clientip import client_ip, parse_ip
-from collector.handlers import encode_event
 from collector.identity import event_id, ratelimit_identity, visitor_id
-from collector.publisher import partition_for
 from collector.salt import DailySalt
 from collector.validate import validate
-from tinytrail.event import RawEvent
+from tinytrail.event import RawEvent, encode, partition_for
 from tinytrail.settings import parse_cidrs
 
 TRUST = parse_cidrs("10.0.0.0/8, 127.0.0.1, 192.0.2.0/24, ::1")
@@ -99,8 +97,13 @@ def test_dict_encoding_equals_raw_event_bytes(extra: dict, flags: tuple[bool, bo
             "screen_width": 1280, "screen_height": 800, **extra}
     p = validate(body)
     eid, vid = event_id(), "ab" * 32
-    ours = encode_event(p, event_id=eid, received_at_ms=1_700_000_000_123, visitor_id=vid,
-                        user_agent=CHROME, is_bot=flags[0], is_excluded=flags[1])
+    ours = encode(
+        event_id=eid, received_at_ms=1_700_000_000_123, website_id=p.website_id,
+        visitor_id=vid, event_type=p.event_type, url=p.url, path=p.path, referrer=p.referrer,
+        user_agent=CHROME, screen_width=p.screen_width, screen_height=p.screen_height,
+        name=p.name, properties=p.properties, utm_source=p.utm_source,
+        utm_medium=p.utm_medium, utm_campaign=p.utm_campaign, is_bot=flags[0],
+        is_excluded=flags[1], country=None)
     reference = RawEvent(
         event_id=eid, received_at_ms=1_700_000_000_123, website_id=p.website_id,
         visitor_id=vid, event_type=p.event_type, url=p.url, path=p.path, referrer=p.referrer,
