@@ -5,9 +5,8 @@ from __future__ import annotations
 import orjson
 
 from api.deps import ApiDeps
-from tinytrail import __version__
 from tinytrail.db import db_alive
-from tinytrail.web import BaseHandler
+from tinytrail.web import BaseHandler, health_answer
 
 
 class HealthHandler(BaseHandler):
@@ -15,10 +14,8 @@ class HealthHandler(BaseHandler):
         self.deps = deps
 
     async def get(self) -> None:
-        if await db_alive(self.deps.pool):
-            self.write_json({"status": "ok", "db": "connected", "version": __version__})
-        else:
-            self.write_json({"status": "degraded", "db": "disconnected"}, 503)
+        status, body = health_answer(await db_alive(self.deps.pool))
+        self.write_json(body, status)
 
 
 class OpenApiHandler(BaseHandler):

@@ -14,19 +14,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 import tornado.httpserver
 import tornado.netutil
 import tornado.web
 from aiokafka import AIOKafkaProducer
-from psycopg_pool import AsyncConnectionPool
 
 from collector import logfilter
-from collector.clientip import Network
 from collector.country import open_country_db
+from collector.deps import CollectorDeps
 from collector.handlers import (
     TRACKER_PATH,
     CollectHandler,
@@ -40,10 +37,9 @@ from collector.salt import DailySalt
 from collector.server import ReapingHTTPServer
 from collector.settings import CollectorSettings
 from collector.websites import WebsiteCache
-from tinytrail.db import db_alive, make_pool, open_pool
+from tinytrail.db import make_pool, open_pool
 from tinytrail.logs import setup_logging
 from tinytrail.metrics import MetricsHandler
-from tinytrail.ratelimit import FixedWindowLimiter
 from tinytrail.settings import load_settings
 from tinytrail.shutdown import arm_watchdog, bounded, first_of
 from tinytrail.topics import ensure_topics
@@ -54,43 +50,6 @@ log = logging.getLogger("collector")
 # Server-wide body limit, for routes other than collect (which streams its body and
 # answers 413 in the envelope itself, see handlers.DRAIN_LIMIT).
 SERVER_MAX_BODY = 1_048_576
-
-
-@dataclass
-class CollectorDeps:
-    settings: CollectorSettings
-    pool: AsyncConnectionPool
-    redis: aioredis.Redis
-    producer: AIOKafkaProducer
-    websites: WebsiteCache
-    salts: DailySalt
-    limiter: FixedWindowLimiter
-    publisher: Publisher
-    trusted: tuple[Network, ...] = field(default=())
-    active: int = 0  # collect requests being handled (shutdown waits for them)
-    # client address -> ISO 3166-1 alpha-2 code or None (collector/country.py, cached)
-    country_of: Callable[[str], str | None] = field(default=lambda ip: None)
-
-    async def probe(self) -> tuple[bool, bool, bool]:
-        """(db, kafka, redis) reachability for /health, each bounded by a timeout."""
-
-        async def kafka() -> bool:
-            try:
-                # The publisher's producer: it replaces a broken one (publisher.py).
-                producer = self.publisher.producer
-                await asyncio.wait_for(producer.client.fetch_all_metadata(), 2.0)
-                return True
-            except Exception:
-                return False
-
-        async def redis() -> bool:
-            try:
-                return bool(await asyncio.wait_for(self.redis.ping(), 1.0))
-            except Exception:
-                return False
-
-        db, k, r = await asyncio.gather(db_alive(self.pool, 2.0), kafka(), redis())
-        return db, k, r
 
 
 _access_log = logging.getLogger("tornado.access")
@@ -167,7 +126,6 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
         settings=settings,
         pool=pool,
         redis=redis,
-        producer=producer,
         websites=websites,
         salts=salts,
         limiter=CoalescingLimiter(

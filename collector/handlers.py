@@ -1,12 +1,9 @@
 """HTTP handlers: collect (with CORS), health and the tracker script.
 
-The collect path, in order: size (413, from the declared length before the body is
-read, or counted while it streams in) → client IP → daily salt → rate limit (429;
-IPv6 clients by their /64) → JSON + validation (400) → website cache, re-checked in
-Postgres on a miss (unknown: 204; Postgres unreachable: 503) → bot / excluded
-verdicts → country code (collector/country.py) → visitor id → publish and wait
-for the ack (503 on failure) → 202, or 204 for bot and excluded traffic (published
-all the same).
+The collect handler checks the size (413, from the declared length before the body
+is read, or counted while it streams in), then runs the collect path of
+collector/collect.py (client IP → rate limit → validation → website → verdicts →
+visitor id → encode → publish → 202/204) and counts the outcome.
 """
 
 from __future__ import annotations
@@ -15,28 +12,15 @@ import gzip
 import hashlib
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import orjson
 import tornado.web
 from prometheus_client import Counter
 
-from collector.clientip import client_ip
-from collector.identity import event_id, ratelimit_identity, visitor_id
-from collector.publisher import Unavailable
-from collector.validate import validate
-from collector.websites import LookupUnavailable
-from tinytrail import __version__, limits
-from tinytrail.bots import is_bot
+from collector.collect import Collect, Refused, run
+from collector.deps import CollectorDeps
 from tinytrail.envelope import ApiError
-from tinytrail.event import encode, event_key
-from tinytrail.ratelimit import client_bucket
-from tinytrail.web import BaseHandler
-
-if TYPE_CHECKING:
-    from collector.app import CollectorDeps
-
-MAX_USER_AGENT = limits.USER_AGENT.chars
+from tinytrail.web import BaseHandler, health_answer
 
 REQUESTS = Counter(
     "tinytrail_collector_requests_total", "Collect requests by outcome", ["outcome"]
@@ -134,56 +118,21 @@ class CollectHandler(BaseHandler):
             self.deps.active -= 1
 
     async def _collect(self) -> None:
+        """Read the streamed body, then run the collect path (collector/collect.py)."""
         if self._too_large:
             raise self._too_big()
-        deps = self.deps
-        received_at_ms = int(time.time() * 1000)
         chunks = self._chunks
         self.request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         headers = self.request.headers
-        ip = client_ip(self.request.remote_ip or "", headers.get("X-Forwarded-For"),
-                       deps.trusted)
-        salt = deps.salts.cached() or await deps.salts.get()
-        verdict = await deps.limiter.hit(ratelimit_identity(salt, client_bucket(ip)))
-        if not verdict.allowed:
-            raise self.fail("rate_limited", ApiError(
-                429, "rate limit exceeded", headers={"Retry-After": str(verdict.retry_after)}))
+        c = Collect(self.deps, int(time.time() * 1000), self.request.remote_ip or "",
+                    headers.get("X-Forwarded-For"), headers.get("User-Agent", ""),
+                    self.parse_json_body)
         try:
-            payload = validate(self.parse_json_body())
-        except ApiError as exc:
-            raise self.fail("invalid", exc) from None
-        site = deps.websites.get(payload.website_id)
-        if site is None:  # maybe created a moment ago: ask Postgres before any 204
-            try:
-                site = await deps.websites.lookup(payload.website_id)
-            except LookupUnavailable:
-                raise self.fail("unavailable", ApiError(
-                    503, "cannot check the website now; retry later",
-                    code="SERVICE_UNAVAILABLE",
-                    headers={"Retry-After": str(deps.settings.retry_after_seconds)})) from None
-            if site is None:
-                return self._drop("unknown_website")
-        user_agent = headers.get("User-Agent", "")[:MAX_USER_AGENT]
-        bot = is_bot(user_agent)
-        excluded = site.is_excluded(ip)
-        country = deps.country_of(ip)  # before the address is hashed and forgotten
-        vid = visitor_id(salt, ip, user_agent, payload.website_id)
-        value = encode(
-            event_id=event_id(), received_at_ms=received_at_ms, website_id=payload.website_id,
-            visitor_id=vid, event_type=payload.event_type, url=payload.url, path=payload.path,
-            referrer=payload.referrer, user_agent=user_agent, screen_width=payload.screen_width,
-            screen_height=payload.screen_height, name=payload.name,
-            properties=payload.properties, utm_source=payload.utm_source,
-            utm_medium=payload.utm_medium, utm_campaign=payload.utm_campaign, is_bot=bot,
-            is_excluded=excluded, country=country)
-        try:
-            await deps.publisher.publish(event_key(payload.website_id, vid), value)
-        except Unavailable:
-            raise self.fail("unavailable", ApiError(
-                503, "event store is unavailable; retry later", code="SERVICE_UNAVAILABLE",
-                headers={"Retry-After": str(deps.settings.retry_after_seconds)})) from None
-        if bot or excluded:
-            return self._drop("bot" if bot else "excluded")
+            outcome = await run(c)
+        except Refused as refused:
+            raise self.fail(refused.outcome, refused.error) from None
+        if outcome != "accepted":
+            return self._drop(outcome)
         _OUTCOMES["accepted"].inc()
         self.set_status(202)
         self.finish(ACCEPTED)
@@ -198,14 +147,10 @@ class HealthHandler(tornado.web.RequestHandler):
 
     async def get(self) -> None:
         db, kafka, redis = await self.deps.probe()
-        body: dict[str, Any]
-        if db:
-            body = {"status": "ok", "db": "connected", "version": __version__}
-        else:
-            body = {"status": "degraded", "db": "disconnected"}
-        body["kafka"] = "connected" if kafka else "disconnected"
-        body["redis"] = "connected" if redis else "disconnected"
-        self.set_status(200 if db else 503)
+        status, body = health_answer(
+            db, kafka="connected" if kafka else "disconnected",
+            redis="connected" if redis else "disconnected")
+        self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
         self.finish(orjson.dumps(body))

@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 
 import redis.asyncio as aioredis
 
-from tinytrail.ratelimit import RATE_LIMIT_FAIL_OPEN, FixedWindowLimiter, Verdict
+from tinytrail.ratelimit import FixedWindowLimiter, Verdict
 
 log = logging.getLogger("collector.ratelimit")
 
@@ -53,20 +52,15 @@ class CoalescingLimiter(FixedWindowLimiter):
         now = self.clock()
         window = int(now // self.window)
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._pending.append((f"tt:rl:{self.scope}:{identity}:{window}", fut))
+        self._pending.append((self.key(identity, window), fut))
         if not self._busy:
             self._busy = True
             asyncio.ensure_future(self._drain())
         try:
             count = await fut
         except Exception as exc:  # Redis down or slow: fail open
-            RATE_LIMIT_FAIL_OPEN.labels(self.scope).inc()
-            log.warning("rate limiter failing open: %s", type(exc).__name__)
-            return Verdict(True, self.limit, 0, checked=False)
-        if count > self.limit:
-            retry = max(1, math.ceil(self.window * (window + 1) - now))
-            return Verdict(False, 0, retry)
-        return Verdict(True, self.limit - count, 0)
+            return self.fail_open(exc)
+        return self.verdict(count, window, now)
 
     async def _drain(self) -> None:
         """Round trips, one at a time, until no request is waiting."""

@@ -73,21 +73,33 @@ class FixedWindowLimiter:
         self.redis, self.scope, self.limit, self.window = redis, scope, limit, window_seconds
         self.clock = clock
 
+    def key(self, identity: str, window: int) -> str:
+        """The Redis counter of `identity` in window number `window` (`now // window`)."""
+        return f"tt:rl:{self.scope}:{identity}:{window}"
+
+    def verdict(self, count: int, window: int, now: float) -> Verdict:
+        """The answer for the `count`-th request of window number `window` at `now`."""
+        if count > self.limit:
+            retry = max(1, math.ceil(self.window * (window + 1) - now))
+            return Verdict(False, 0, retry)
+        return Verdict(True, self.limit - count, 0)
+
+    def fail_open(self, exc: BaseException) -> Verdict:
+        """Redis down or slow: allow, count and log it."""
+        RATE_LIMIT_FAIL_OPEN.labels(self.scope).inc()
+        log.warning("rate limiter failing open: %s", type(exc).__name__)
+        return Verdict(True, self.limit, 0, checked=False)
+
     async def hit(self, identity: str) -> Verdict:
+        """Count one request of `identity`; one pipelined round trip (INCR, EXPIRE)."""
         now = self.clock()
         window = int(now // self.window)
-        key = f"tt:rl:{self.scope}:{identity}:{window}"
+        key = self.key(identity, window)
         try:
             pipe = self.redis.pipeline(transaction=False)
             pipe.incr(key)
             pipe.expire(key, self.window * 2)
             count, _ = await pipe.execute()
         except Exception as exc:  # Redis down or slow: fail open
-            RATE_LIMIT_FAIL_OPEN.labels(self.scope).inc()
-            log.warning("rate limiter failing open: %s", type(exc).__name__)
-            return Verdict(True, self.limit, 0, checked=False)
-        count = int(count)
-        if count > self.limit:
-            retry = max(1, math.ceil(self.window * (window + 1) - now))
-            return Verdict(False, 0, retry)
-        return Verdict(True, self.limit - count, 0)
+            return self.fail_open(exc)
+        return self.verdict(int(count), window, now)

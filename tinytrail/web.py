@@ -84,6 +84,21 @@ class BaseHandler(tornado.web.RequestHandler):
         self.finish(orjson.dumps(body))
 
 
+def health_answer(db: bool, **extra: str) -> tuple[int, dict[str, Any]]:
+    """The /health contract of every process: (200, {"status": "ok", "db": "connected",
+    "version": ...}) when Postgres answers, else (503, {"status": "degraded", "db":
+    "disconnected"}); `extra` fields (e.g. kafka="connected") never change the status."""
+    from tinytrail import __version__
+
+    body: dict[str, Any]
+    if db:
+        body = {"status": "ok", "db": "connected", "version": __version__}
+    else:
+        body = {"status": "degraded", "db": "disconnected"}
+    body.update(extra)
+    return (200 if db else 503), body
+
+
 class NotFoundHandler(BaseHandler):
     """Default handler for unknown routes: 404 in the envelope for every method."""
 
