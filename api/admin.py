@@ -3,7 +3,7 @@
 Uses `streams.rebuild.rebuild_days`, the same code path as the stream workers'
 batch rebuild and `tinytrail aggregate`; idempotent (a rebuild replaces the day's rows).
 A day past the event retention, or whose event partition is gone, is refused with 400
-and nothing is deleted (DECISIONS: a rebuild never deletes figures it cannot recompute).
+and nothing is deleted (docs/RULES.md: a rebuild never deletes figures it cannot recompute).
 """
 
 from __future__ import annotations

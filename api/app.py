@@ -1,7 +1,7 @@
 """The `api` process: builds the Tornado application and serves it (`tinytrail api`).
 
 Two listeners: the public routes on `api_port`, and Prometheus `/metrics` alone on
-`api_metrics_port` (DECISIONS: `/metrics` is never served on a public route; the
+`api_metrics_port` (docs/RULES.md: `/metrics` is never served on a public route; the
 Ingress and the local router reach only `api_port`). SIGTERM/SIGINT: stop accepting,
 give requests in progress a moment, close Redis and the pool, each step bounded, so
 the process is gone within `SHUTDOWN_SECONDS` whatever the backing services do.

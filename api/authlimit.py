@@ -1,4 +1,4 @@
-"""Failed authentication, limited per client IP (DECISIONS "Accounts, users, keys").
+"""Failed authentication, limited per client IP (docs/RULES.md "Accounts, users, keys").
 
 Every `401 invalid API key` counts one failure for the client's address (an IPv6
 client by its /64, `tinytrail.ratelimit.client_bucket`) in a fixed window of

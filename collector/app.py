@@ -160,7 +160,7 @@ async def stop_deps(deps: CollectorDeps, grace: float | None = None) -> None:
 
 
 def make_metrics_app() -> tornado.web.Application:
-    """`/metrics` only (every other path 404), for the metrics port: DECISIONS says
+    """`/metrics` only (every other path 404), for the metrics port: docs/RULES.md says
     `/metrics` is never served on a public route, and the collector's port is public."""
     return tornado.web.Application([(r"/metrics", MetricsHandler)],
                                    default_handler_class=NotFoundHandler)

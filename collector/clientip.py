@@ -1,6 +1,6 @@
 """Which address is the client: the socket peer, or X-Forwarded-For behind a trusted proxy.
 
-Rule (DECISIONS.md): when the peer is a configured trusted proxy, walk
+Rule (docs/RULES.md): when the peer is a configured trusted proxy, walk
 X-Forwarded-For from the right and take the first address that is not itself a
 trusted proxy (the left-most untrusted hop a proxy we trust vouches for).
 Example with trusted 10.0.0.0/8 and `X-Forwarded-For: 1.1.1.1, 203.0.113.9, 10.0.0.5`

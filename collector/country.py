@@ -2,7 +2,7 @@
 
 The only place a client address meets the country database. Only the two-letter code
 goes on (`RawEvent.country`); the address itself is hashed into the visitor id and
-forgotten, as before (DECISIONS.md).
+forgotten, as before (docs/RULES.md).
 
 Data source: an offline MaxMind DB file (`collector/data/dbip-country.mmdb`, DB-IP's
 "IP to Country Lite", CC BY 4.0, see `collector/data/README.md` and docs/COUNTRIES.md),

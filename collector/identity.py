@@ -1,7 +1,7 @@
 """Visitor ids, rate-limit identities and event ids: keyed hashes of the IP, never the IP.
 
 visitor_id = HMAC-SHA256(daily_salt, ip + "|" + user_agent + "|" + website_id), hex
-(DECISIONS.md "Identity"). The rate limiter's Redis key uses a different keyed
+(docs/RULES.md "Identity"). The rate limiter's Redis key uses a different keyed
 hash of the IP alone ("rl|" + ip) so that the key is per client IP, shared by all
 replicas (same salt), and cannot be reversed by hashing the 2^32 IPv4 addresses
 without the salt.

@@ -19,7 +19,7 @@ class CollectorSettings(CoreSettings):
     trusted_proxies: str = ""
     collect_rate_limit: int = Field(default=10, ge=1)
     collect_rate_window: int = Field(default=10, ge=1, le=3600)
-    # New, changed or deleted websites must take effect within 5 s (DECISIONS.md).
+    # New, changed or deleted websites must take effect within 5 s (docs/RULES.md).
     website_refresh_seconds: float = Field(default=2.0, gt=0, le=5)
     # An id the cache does not hold is looked up in Postgres before a 204; one found
     # absent is not looked up again for this long (collector/websites.py).

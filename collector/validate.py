@@ -1,6 +1,6 @@
 """Validation of a `POST /api/v1/collect` body: a pure function, every rule in one place.
 
-Anything that is not exactly what the contract and DECISIONS.md allow raises
+Anything that is not exactly what the contract and docs/RULES.md allow raises
 `ApiError(400, INVALID_PAYLOAD)` naming the field, so no body can cause a 500.
 """
 
@@ -198,7 +198,7 @@ def _screen(body: dict[str, Any], field: str) -> int | None:
 
 def validate(body: Any) -> CollectPayload:
     """The checked collect payload of a decoded JSON body; raises `ApiError(400,
-    INVALID_PAYLOAD)` naming the field for anything DECISIONS.md does not allow: types,
+    INVALID_PAYLOAD)` naming the field for anything docs/RULES.md does not allow: types,
     sizes in characters and UTF-8 bytes (tinytrail/limits.py), control characters
     (anywhere but in `properties` values). `path` comes back canonical
     (tinytrail/paths.py)."""

@@ -5,7 +5,7 @@ One query loads every website's id, domain and excluded IPs every
 within that time. If Postgres does not answer, the last good copy keeps serving and
 a metric counts the failure.
 
-A website is collectable from the moment its 201 is sent (DECISIONS), so an id the
+A website is collectable from the moment its 201 is sent (docs/RULES.md), so an id the
 copy does not hold is looked up in Postgres (`lookup`) before the collector answers
 204: found, it joins the copy at once; absent, the id is remembered as unknown for
 `negative_seconds` (a short negative cache, so that a flood of one unknown id costs

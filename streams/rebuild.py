@@ -227,7 +227,7 @@ async def rebuild_days(
     partitions) in their rebuild transaction; `tinytrail aggregate` passes yesterday.
     Raises RebuildRefused, before anything is deleted, when a day of the range is older
     than `today` (default: the UTC date) minus `retention_days` (if given), or its event
-    partition is gone (DECISIONS: "a
+    partition is gone (docs/RULES.md: "a
     rebuild never deletes figures it cannot recompute"); ValueError when first > last."""
     if first > last:
         raise ValueError("first must not be after last")

@@ -6,8 +6,8 @@ The sink asks a session store for the visitor's latest session of the day
 * `SessionTable` (the worker): a Faust table `sessions`, key
   "<website>|<kpart>|<visitor>|<day>|<bot>", changelog partition <kpart> (the raw
   partition: `KpartTable`), so the worker that owns raw partition p holds, and recovers
-  on assignment, exactly the sessions of p (PIPELINE.md §3). Values are `Session`s,
-  serialised by the `tt_session` codec.
+  on assignment, exactly the sessions of p (docs/RULES.md, "Co-partitioned state").
+  Values are `Session`s, serialised by the `tt_session` codec.
 * `SessionStore`: what the sink needs of a store (tests use a dict-backed one).
 
 Postgres stays the source of truth: a batch's events, aggregate deltas and offsets

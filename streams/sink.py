@@ -1,6 +1,6 @@
 """The batch sink: one Postgres transaction per batch makes the stream exact.
 
-Per batch, in ONE transaction (PIPELINE.md §4, "offsets stored in the sink"):
+Per batch, in ONE transaction (docs/RULES.md, "Exactly once"):
   1. lock this batch's partition rows in `stream_offsets` (FOR UPDATE) and skip
      every message below the stored `next_offset` (already applied: a replay);
   2. take `pg_advisory_xact_lock_shared(ns, day)` for every day touched, so a
@@ -29,7 +29,7 @@ found=20)`; batch {8, 9, 10, 11, 13} -> 8, 9 are replays, 10, 11 applied, 13 not
 markers, aborted records) and would need this relaxed to "no hole except where the
 broker says there is no record". The aggregate upserts use
 `x = agg.x + EXCLUDED.x`: that is safe ONLY because they commit atomically with
-the offsets and event rows that fence them (STYLE.md's exception).
+the offsets and event rows that fence them (docs/RULES.md, "Additive upserts only under the fence").
 
 The session store is written only after COMMIT (the batch works on copies of
 the sessions it touches), and it is reloaded from the stored events for a partition

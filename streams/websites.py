@@ -3,7 +3,7 @@
 Enrichment looks websites up through it (`get`), so the steps stay pure. Before a
 batch is enriched, the website ids the cache does not know are looked up in Postgres
 (`recheck`, one query per batch), so a website is collectable from the moment its 201
-is sent (DECISIONS: "A website is collectable from the moment its 201 is sent"). An id
+is sent (docs/RULES.md: "A website is collectable from the moment its 201 is sent"). An id
 Postgres does not know either is remembered for `negative_ttl` seconds (a bounded
 negative cache: a stream of events for an unknown id costs one query per `negative_ttl`,
 not one per batch); only then are its events dropped as `unknown_website`.

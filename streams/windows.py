@@ -4,7 +4,7 @@ Table key: "<website>|<kpart>|<minute>" (minute = event time ms // 60,000), valu
 {event type: count}. The source partition is part of the key and the table
 writes each key's changelog to partition <kpart> (`streams.consumer.KpartTable`), so every key
 has exactly one home, co-partitioned with the raw topic: the worker that owns
-raw partition p recovers exactly the windows of p (PIPELINE.md §3). Windows
+raw partition p recovers exactly the windows of p (docs/RULES.md, "Co-partitioned state"). Windows
 expire 35 minutes after they close (`expire`, on a timer).
 
 Only events that the Postgres batch really stored (new, non-bot, non-excluded)

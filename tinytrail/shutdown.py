@@ -1,7 +1,7 @@
 """Bounded shutdown for the HTTP processes (collector, API).
 
 Kubernetes sends SIGTERM and kills the pod 30 s later (`terminationGracePeriodSeconds`);
-DECISIONS asks every process to be gone within 25 s, services up or down. Each step of
+docs/RULES.md asks every process to be gone within 25 s, services up or down. Each step of
 a graceful stop has its own timeout, and behind them a watchdog thread ends the
 process with `os._exit` if the steps together (or anything they did not foresee: a
 thread, a stuck socket) take longer than `SHUTDOWN_SECONDS`.

@@ -2,7 +2,7 @@
 
 Reads the stored `events` (the only report that does), bounded to at most 3 years.
 A visit reaches step N when it has steps 1…N in that order, not necessarily
-adjacent (DECISIONS.md). A step starting with `/` is a `page_view` of that path; a
+adjacent (docs/RULES.md). A step starting with `/` is a `page_view` of that path; a
 default event type matches that type; anything else is a custom event name.
 
 Greedy earliest matching is exact for "in order" and keeps the SQL linear: for

@@ -2,7 +2,7 @@
 
 Every report takes the contract's common query parameters. `parse_params` turns the
 raw query string values into a frozen `ReportParams` or raises 400 INVALID_PAYLOAD
-naming the parameter. Period arithmetic (DECISIONS.md "Periods") is pure and takes
+naming the parameter. Period arithmetic (docs/RULES.md "Periods") is pure and takes
 `today` from the caller, which reads it from the injected clock.
 
 Worked examples (today = 2026-03-01):

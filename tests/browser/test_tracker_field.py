@@ -232,7 +232,7 @@ async def test_in_page_anchor_is_not_a_page_view(
     ])
     sent_views = [e["path"] for e in sent["posted"] if e["event_type"] == "page_view"]
     assert sent_views == ["/help", "/help#!/legacy"], sent["log"]
-    # The collector may store a hashbang route in its canonical form, `#/` (DECISIONS).
+    # The collector may store a hashbang route in its canonical form, `#/` (docs/RULES.md).
     assert [p.replace("#!/", "#/") for p in view_paths(stored)] == ["/help", "/help#/legacy"]
     scrolls = [(e["event_type"], e["path"]) for e in stored if e["event_type"].startswith("scroll")]
     assert sorted(scrolls) == [("scroll_25", "/help"), ("scroll_50", "/help"),

@@ -1,4 +1,4 @@
-"""The canonical path (issue 13 item 10, DECISIONS "The canonical path"): table-driven
+"""The canonical path (issue 13 item 10, docs/RULES.md "The canonical path"): table-driven
 rules, and Hypothesis for idempotence. Pure units."""
 
 from __future__ import annotations

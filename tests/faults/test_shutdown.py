@@ -21,7 +21,7 @@ from tests.system_harness import Proc, System, client_ip, event, free_port, wait
 
 pytestmark = [pytest.mark.slow]
 
-SHUTDOWN_LIMIT = 25.0  # seconds, DECISIONS / issue 12
+SHUTDOWN_LIMIT = 25.0  # seconds, docs/RULES.md / issue 12
 
 
 def _collector(system: System, tag: str) -> tuple[Proc, str]:

@@ -4,7 +4,7 @@ Input: `Ev`s (tests/reports/traffic.py), i.e. every generated event with its
 receive time, visitor id and expected enrichment. Visits are rebuilt here with
 loops (a visitor's events of one UTC day, split where consecutive events are more
 than 30 minutes apart) and each report's `data` object is computed from them as
-the contract, DECISIONS.md and docs/REPORTS.md define it. No code is shared with
+the contract, docs/RULES.md and docs/REPORTS.md define it. No code is shared with
 the workers or the API; rounding is done with `Decimal` half-up, as the contract's
 examples imply (33.333… -> 33.33, 2.5 s -> 3 s).
 """
