@@ -231,7 +231,7 @@ def start_server(name: str, port: int, env: dict[str, str],
     if name == "bare":
         cmd = [sys.executable, "-c", BARE_SERVER, str(port)]
     else:
-        cmd = [sys.executable, "-m", "tinytrail.cli", "collector", "--port", str(port)]
+        cmd = [sys.executable, "-m", "cli", "collector", "--port", str(port)]
     return subprocess.Popen(cmd, env=env, cwd=str(ROOT), preexec_fn=pinned(cpu))
 
 

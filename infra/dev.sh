@@ -32,5 +32,5 @@ envfile=${TINYTRAIL_LOCAL_DIR:-$ROOT/.local}/env.sh
 chmod 600 "$envfile"
 echo "[dev] in another terminal: source $envfile && tinytrail create-admin --account-name 'My company'"
 
-python3 -m tinytrail.cli migrate || exit 1
-python3 -m tinytrail.cli run
+python3 -m cli migrate || exit 1
+python3 -m cli run

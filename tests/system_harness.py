@@ -4,7 +4,7 @@
 loopback ports under a throwaway folder (the shared instances on 54329/63799/19092 are
 never touched), migrates, bootstraps an admin with `tinytrail create-admin`, creates a
 website through the API, and runs the collector, one stream worker and the API as
-`python -m tinytrail.cli ...` subprocesses, each logging JSON lines to a file of its own
+`python -m cli ...` subprocesses, each logging JSON lines to a file of its own
 that the privacy suite scans afterwards.
 
 One `System` serves a whole pytest session (`shared_system`, reference counted, so the
@@ -139,7 +139,7 @@ class OwnServices:
 
 
 class Proc:
-    """One TinyTrail process (`python -m tinytrail.cli <cmd>`), logging to its own file."""
+    """One TinyTrail process (`python -m cli <cmd>`), logging to its own file."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> None:
         self.name, self.argv, self.env, self.log = name, argv, env, log
@@ -149,7 +149,7 @@ class Proc:
     def start(self) -> None:
         with open(self.log, "ab") as out:
             self.popen = subprocess.Popen(
-                [sys.executable, "-m", "tinytrail.cli", *self.argv], env=self.env, cwd=ROOT,
+                [sys.executable, "-m", "cli", *self.argv], env=self.env, cwd=ROOT,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
             )
         self.pids.append(self.popen.pid)
@@ -273,7 +273,7 @@ class System:
         return w
 
     def cli(self, *argv: str) -> str:
-        out = subprocess.run([sys.executable, "-m", "tinytrail.cli", *argv], env=self.env(),
+        out = subprocess.run([sys.executable, "-m", "cli", *argv], env=self.env(),
                              cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
         with open(self.logs / "cli.log", "a") as log:
             # create-admin prints the new key on stdout by design (once, to the operator);

@@ -147,7 +147,7 @@ def test_metrics_are_served_on_their_own_port_only(pg_dsn: str, redis_url: str) 
     env.update({"TINYTRAIL_SECRET_KEY": SECRET, "TINYTRAIL_LOG_FORMAT": "json",
                 "TINYTRAIL_DATABASE_URL": pg_dsn, "TINYTRAIL_REDIS_URL": redis_url,
                 "TINYTRAIL_API_HOST": "127.0.0.1", "TINYTRAIL_API_METRICS_PORT": str(mport)})
-    proc = subprocess.Popen([sys.executable, "-m", "tinytrail.cli", "api", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "api", "--port", str(port)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30

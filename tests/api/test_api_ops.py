@@ -263,7 +263,7 @@ def _env(**extra: str) -> dict[str, str]:
 def test_api_exits_fast_on_an_unreachable_database() -> None:
     env = _env(TINYTRAIL_DATABASE_URL=f"postgresql://a:b@127.0.0.1:{closed_port()}/x",
                TINYTRAIL_DB_CONNECT_TIMEOUT="1")
-    proc = subprocess.run([sys.executable, "-m", "tinytrail.cli", "api", "--port",
+    proc = subprocess.run([sys.executable, "-m", "cli", "api", "--port",
                            str(closed_port())], env=env, capture_output=True, timeout=60)
     assert proc.returncode == 1
     assert b"api stopped" in proc.stderr
@@ -272,7 +272,7 @@ def test_api_exits_fast_on_an_unreachable_database() -> None:
 def test_api_refuses_to_start_without_a_secret() -> None:
     env = _env()
     del env["TINYTRAIL_SECRET_KEY"]
-    proc = subprocess.run([sys.executable, "-m", "tinytrail.cli", "api"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "cli", "api"], env=env,
                           capture_output=True, timeout=60)
     assert proc.returncode == 2 and b"TINYTRAIL_SECRET_KEY" in proc.stderr
 
@@ -282,7 +282,7 @@ def test_api_refuses_to_start_without_a_secret() -> None:
 def test_api_serves_and_stops_cleanly_on_sigterm(pg_dsn: str, redis_url: str) -> None:
     port = closed_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tinytrail.cli", "api", "--port", str(port)],
+        [sys.executable, "-m", "cli", "api", "--port", str(port)],
         env=_env(TINYTRAIL_DATABASE_URL=pg_dsn, TINYTRAIL_REDIS_URL=redis_url,
                  TINYTRAIL_API_HOST="127.0.0.1"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -130,7 +130,7 @@ def test_collector_start_up_fails_with_one_line(tmp_path: Path, name: str) -> No
     if name == "junk.mmdb":
         path.write_bytes(b"\x00junk" * 50)
     env = dict(os.environ, TINYTRAIL_COUNTRY_DB=str(path), PYTHONPATH=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "tinytrail.cli", "collector"], env=env,
+    proc = subprocess.run([sys.executable, "-m", "cli", "collector"], env=env,
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()

@@ -2,7 +2,7 @@
 stopped (a bound on a fault test, not a performance assertion), the collector answers
 a request in flight first, and a website is collectable the moment it is created.
 
-Real processes (`python -m tinytrail.cli …`) on the shared System's own services;
+Real processes (`python -m cli …`) on the shared System's own services;
 each test stops one service and starts it again before it ends.
 """
 

@@ -11,10 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from tinytrail.cli import build_parser
+from cli.main import build_parser
+from cli.router import upstream_for
 from tinytrail.envelope import ApiError, error, success
 from tinytrail.event import EVENT_TYPES, DecodeError, RawEvent
-from tinytrail.router import upstream_for
 from tinytrail.settings import CoreSettings, load_settings, parse_cidrs
 from tinytrail.web import _depth
 
@@ -142,7 +142,7 @@ def test_every_subcommand_has_help() -> None:
     )
     for name in names:
         out = subprocess.run(
-            [sys.executable, "-m", "tinytrail.cli", name, "--help"],
+            [sys.executable, "-m", "cli", name, "--help"],
             capture_output=True,
             text=True,
             timeout=60,

@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_ruff_is_clean() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "ruff", "check", "--output-format", "concise",
-         "tinytrail", "collector", "streams", "api", "tests", "bench"],
+         "tinytrail", "collector", "streams", "api", "cli", "tests", "bench"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]

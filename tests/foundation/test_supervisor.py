@@ -1,4 +1,4 @@
-"""The restart schedule of `tinytrail run` (tinytrail/supervisor.py), as a pure unit:
+"""The restart schedule of `tinytrail run` (cli/supervisor.py), as a pure unit:
 processes are stand-ins whose exit the test decides, time is a number the test sets.
 `tests/system/test_local_run.py` kills a real child with SIGKILL and sees it serve again."""
 

@@ -125,7 +125,7 @@ def test_run_serves_the_contract_on_one_base_url_and_stops_cleanly(
         "TINYTRAIL_LOG_FORMAT": "json",
         "PYTHONPATH": ROOT,
     })
-    cli = [sys.executable, "-m", "tinytrail.cli"]
+    cli = [sys.executable, "-m", "cli"]
     migrated = subprocess.run([*cli, "migrate"], env=env, cwd=ROOT, capture_output=True,
                               text=True, timeout=120)
     assert migrated.returncode == 0, migrated.stderr

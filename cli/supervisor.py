@@ -70,7 +70,7 @@ def _spawn(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[
     print(f"[run] starting {name}: tinytrail {' '.join(args)}", flush=True)
     # Own process group: Ctrl-C reaches only the supervisor, which stops children in order.
     return subprocess.Popen(
-        [sys.executable, "-m", "tinytrail.cli", *args], env=env, start_new_session=True
+        [sys.executable, "-m", "cli", *args], env=env, start_new_session=True
     )
 
 

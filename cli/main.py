@@ -129,11 +129,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             first = last = args.date or (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
         return aggregate_command(first, last, args.website)
     if cmd == "run":
-        from tinytrail.supervisor import run_local
+        from cli.supervisor import run_local
 
         return run_local(port=args.port, workers=args.workers)
     if cmd == "router":
-        from tinytrail.router import main as router_main
+        from cli.router import main as router_main
 
         return router_main(args.port, args.collector, args.api)
     raise AssertionError(cmd)

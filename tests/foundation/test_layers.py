@@ -1,0 +1,80 @@
+"""The package layers, checked on the source: the shared core (`tinytrail/`) imports no
+process package (collector, streams, api) nor the CLI; process packages do not import
+each other except the documented uses (`api` -> `streams.rebuild` for the admin rebuild,
+`cli` -> all); and the modules of the process packages import each other without cycles."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+PROCESSES = {"collector", "streams", "api", "cli"}
+ALLOWED = {("api", "streams"), ("cli", "collector"), ("cli", "streams"), ("cli", "api")}
+
+
+def imports(path: pathlib.Path) -> set[str]:
+    """Absolute module names `path` imports (top level and inside functions)."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out.update(f"{node.module}.{a.name}" for a in node.names)
+    return out
+
+
+def modules() -> dict[str, pathlib.Path]:
+    found = {}
+    for pkg in ("tinytrail", *sorted(PROCESSES)):
+        for path in (ROOT / pkg).rglob("*.py"):
+            rel = path.relative_to(ROOT).with_suffix("")
+            name = ".".join(p for p in rel.parts if p != "__init__")
+            found[name] = path
+    return found
+
+
+def test_the_core_imports_no_process_package() -> None:
+    bad = sorted(
+        f"{name} imports {imp}"
+        for name, path in modules().items() if name.split(".")[0] == "tinytrail"
+        for imp in imports(path) if imp.split(".")[0] in PROCESSES
+    )
+    assert bad == []
+
+
+def test_process_packages_import_each_other_only_as_documented() -> None:
+    bad = sorted(
+        f"{name} imports {imp}"
+        for name, path in modules().items() if name.split(".")[0] in PROCESSES
+        for imp in imports(path)
+        if imp.split(".")[0] in PROCESSES and imp.split(".")[0] != name.split(".")[0]
+        and (name.split(".")[0], imp.split(".")[0]) not in ALLOWED
+    )
+    assert bad == []
+
+
+def test_no_import_cycle_between_modules() -> None:
+    mods = modules()
+    graph = {name: {imp for imp in imports(path) if imp in mods and imp != name}
+             for name, path in mods.items()}
+    # Package __init__ imports of their own submodules are re-exports, not cycles.
+    for name in graph:
+        graph[name] = {d for d in graph[name] if not name.startswith(d + ".")}
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                cycles.append([*stack[stack.index(dep):], dep])
+            elif dep not in state:
+                visit(dep, [*stack, dep])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
