@@ -168,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                 "TINYTRAIL_API_METRICS_PORT": "0",
                 # Several first loads in one minute: the per-key limit is not measured here.
                 "TINYTRAIL_API_RATE_LIMIT": "100000"}
-        api = subprocess.Popen([sys.executable, "-m", "tinytrail.cli", "api", "--port",
+        api = subprocess.Popen([sys.executable, "-m", "cli", "api", "--port",
                                 str(port)], env=env, cwd=ROOT)
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: requests.get(base + "/health", timeout=2).ok, 60, "the API")

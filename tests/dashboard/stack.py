@@ -124,7 +124,7 @@ def _env(settings: CoreSettings, **extra: str) -> dict[str, str]:
 
 def _spawn(name: str, argv: list[str], env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
     with open(logs / f"{name}.log", "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "tinytrail.cli", *argv], env=env,
+        return subprocess.Popen([sys.executable, "-m", "cli", *argv], env=env,
                                 cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
 
 

@@ -106,7 +106,7 @@ def test_the_build_runs_in_bootstrap_and_in_the_image() -> None:
 
 
 def test_the_local_router_sends_the_dashboard_to_the_api() -> None:
-    from tinytrail.router import upstream_for
+    from cli.router import upstream_for
 
     for path in ("/", "/dashboard", "/dashboard/", "/dashboard/app-X.js"):
         assert upstream_for(path, "collector", "api") == "api"
