@@ -30,6 +30,7 @@ class AccountsHandler(ProtectedHandler):
                 "INSERT INTO accounts (name) VALUES (%s) RETURNING id, name, created_at", (name,)
             )
             row = await cur.fetchone()
+        assert row is not None  # INSERT ... RETURNING returns the row
         self.send_success(account_json(row), 201)
 
 

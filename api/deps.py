@@ -7,9 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from psycopg_pool import AsyncConnectionPool
 
 from api.settings import ApiSettings
+from tinytrail.db import Pool
 
 
 def utc_now() -> dt.datetime:
@@ -24,6 +24,6 @@ class ApiDeps:
     """
 
     settings: ApiSettings
-    pool: AsyncConnectionPool
+    pool: Pool
     redis: aioredis.Redis
     clock: Callable[[], dt.datetime] = field(default=utc_now)

@@ -64,6 +64,7 @@ class WebsitesHandler(ProtectedHandler):
             except psycopg.errors.UniqueViolation:
                 raise _duplicate(domain) from None
             row = await cur.fetchone()
+        assert row is not None  # INSERT ... RETURNING returns the row
         self.send_success(website_json(row), 201)
 
     def _target_account(self, body: dict[str, Any]) -> str:

@@ -86,7 +86,7 @@ class ProxyHandler(tornado.web.RequestHandler):
             self.write(resp.body)
         self.finish()
 
-    get = post = patch = delete = options = head = put = _forward  # type: ignore[assignment]
+    get = post = patch = delete = options = head = put = _forward
 
 
 def make_app(collector: str, api: str) -> tornado.web.Application:

@@ -81,8 +81,8 @@ def client_ip(peer: str, forwarded_for: str | None, trusted: Sequence[Network]) 
     if not forwarded_for or not trusted or not _trusted(peer_addr, trusted):
         return str(peer_addr)
     client = peer_addr
-    for hop in reversed(forwarded_for.split(",")):
-        addr = parse_ip(hop)
+    for hop_text in reversed(forwarded_for.split(",")):
+        addr = parse_ip(hop_text)
         if addr is None:
             break
         client = addr

@@ -8,14 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
-from psycopg_pool import AsyncConnectionPool
 
 from collector.clientip import Network
 from collector.publisher import Publisher
 from collector.salt import DailySalt
 from collector.settings import CollectorSettings
 from collector.websites import WebsiteCache
-from tinytrail.db import db_alive
+from tinytrail.db import Pool, db_alive
 from tinytrail.ratelimit import FixedWindowLimiter
 
 
@@ -26,7 +25,7 @@ class CollectorDeps:
     trusted proxy networks, the country lookup and the count of requests in flight."""
 
     settings: CollectorSettings
-    pool: AsyncConnectionPool
+    pool: Pool
     redis: aioredis.Redis
     websites: WebsiteCache
     salts: DailySalt

@@ -219,7 +219,8 @@ class Publisher:
     def _batches(self, entries: list[Entry]) -> list[tuple[object, list[Entry]]]:
         """Record batches of at most `max_batch_size` bytes, closed to further appends."""
         out: list[tuple[object, list[Entry]]] = []
-        batch, members = self.producer.create_batch(), []
+        members: list[Entry] = []
+        batch = self.producer.create_batch()
         for entry in entries:
             if batch.append(timestamp=None, key=entry[0], value=entry[1]) is None:
                 batch.close()

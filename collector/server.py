@@ -20,7 +20,6 @@ import typing
 import tornado.httpserver
 import tornado.httputil
 import tornado.ioloop
-from tornado.http1connection import HTTP1ServerConnection
 
 
 class ReapingHTTPServer(tornado.httpserver.HTTPServer):
@@ -32,7 +31,7 @@ class ReapingHTTPServer(tornado.httpserver.HTTPServer):
         self.conn_params.body_timeout = None
         self.reap_after = reap_after
         self._clock = tornado.ioloop.IOLoop.current().time
-        self._sweeper = tornado.ioloop.PeriodicCallback(self.sweep, sweep_seconds * 1000)
+        self._sweeper = tornado.ioloop.PeriodicCallback(self._sweep_now, sweep_seconds * 1000)
         self._sweeper.start()
 
     def start_request(self, server_conn: object,
@@ -41,12 +40,15 @@ class ReapingHTTPServer(tornado.httpserver.HTTPServer):
         server_conn.tt_began = self._clock()  # type: ignore[attr-defined]
         return super().start_request(server_conn, request_conn)
 
+    def _sweep_now(self) -> None:
+        self.sweep()
+
     def sweep(self) -> int:
         """Close every connection whose current request began too long ago; how many."""
         limit = self._clock() - self.reap_after
         stale = [c for c in self._connections if getattr(c, "tt_began", limit) < limit]
         for conn in stale:
-            typing.cast(HTTP1ServerConnection, conn).stream.close()
+            conn.stream.close()
         return len(stale)
 
     def stop(self) -> None:

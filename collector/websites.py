@@ -28,13 +28,13 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from prometheus_client import Counter, Gauge
-from psycopg_pool import AsyncConnectionPool
 
 from collector.clientip import Network
 from collector.periodic import Periodic
+from tinytrail.db import Pool
 from tinytrail.netaddr import parse_entry, unmap_address
 
 log = logging.getLogger("collector.websites")
@@ -99,7 +99,7 @@ def build(rows: Iterable[dict[str, Any]]) -> dict[str, Website]:
 
 
 class WebsiteCache:
-    def __init__(self, pool: AsyncConnectionPool, refresh_seconds: float,
+    def __init__(self, pool: Pool, refresh_seconds: float,
                  negative_seconds: float = 1.0, lookup_timeout: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.pool, self.refresh_seconds = pool, refresh_seconds
@@ -150,8 +150,7 @@ class WebsiteCache:
             async with asyncio.timeout(self.lookup_timeout):
                 async with self.pool.connection(timeout=self.lookup_timeout) as conn:
                     cur = await conn.execute(ONE, (website_id,))
-                    # The pool's connections use dict_row (tinytrail/db.py).
-                    row = cast("dict[str, Any] | None", await cur.fetchone())
+                    row = await cur.fetchone()  # a dict: the pool's row factory
         except Exception as exc:
             MISSES.labels("unavailable").inc()
             log.warning("website lookup failed: %s", type(exc).__name__)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 from prometheus_client import Counter
@@ -100,13 +100,14 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         await rt.seek_to_stored("assigned")
         rt.revoked = False
 
-    consumer: BatchingConsumer = app.consumer
+    consumer = cast(BatchingConsumer, app.consumer)  # WorkerApp builds this class
     consumer.bind(topic.get_topic_name(), deliver, after_seek)
-    for table in (rt.windows, rt.sessions.table):
+    windows = cast(KpartTable, rt.windows)
+    for table in (windows, rt.sessions.table):
         table.source_topic = topic.get_topic_name()
 
     @app.agent(fetched, concurrency=1)
-    async def process(stream: faust.StreamT) -> None:
+    async def process(stream: faust.StreamT[RawBatch]) -> None:
         rt.agent_started.set()  # the stream is subscribed to the channel by now
         async for batches in stream.take(FETCHES_PER_BATCH, within=settings.batch_window):
             await rt.handle_batches(batches)
@@ -116,20 +117,20 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         await rt.start()
 
     @app.on_before_shutdown.connect
-    def _phases(sender: Any, **kw: Any) -> None:
+    def _phases(sender: Any, /, *args: Any, **kw: Any) -> None:
         log.info("worker phase totals", extra={
             "batches": rt.phases.batches,
             "phases": {k: round(v, 4) for k, v in rt.phases.totals.items()},
         })
 
     @app.on_partitions_revoked.connect
-    async def _revoked(sender: Any, revoked: Any, **kw: Any) -> None:
+    async def _revoked(sender: Any, /, *args: Any, **kw: Any) -> None:
         async with rt.batch_lock:  # let the batch in flight finish first
             rt.revoked = True
             rt.sink.reset()
 
     @app.on_partitions_assigned.connect
-    async def _assigned(sender: Any, assigned: Any, **kw: Any) -> None:
+    async def _assigned(sender: Any, assigned: Any = (), /, *args: Any, **kw: Any) -> None:
         # Runs inside the rebalance, before recovery resumes the partitions; the seek
         # itself happens in `perform_seek` (`BatchingConsumer`, bound above).
         rt.sink.reset()

@@ -26,7 +26,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import psycopg
 from prometheus_client import Counter
@@ -90,7 +90,7 @@ def decode(records: Sequence[Record]) -> tuple[list[Enriched], list[DeadLetter]]
     for msg in records:
         p, off = msg.partition, msg.offset
         try:
-            raw = RawEvent.from_bytes(msg.value)  # type: ignore[arg-type] - None raises
+            raw = RawEvent.from_bytes(cast(bytes, msg.value))  # None raises: dead-lettered
             decoded.append(Enriched.from_raw(raw, p, off))
         except DecodeError as exc:
             dead.append(DeadLetter(p, off, msg.key, msg.value, f"decode: {exc}"))

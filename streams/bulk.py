@@ -33,18 +33,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from psycopg_pool import AsyncConnectionPool
-
 from streams.aggregates import EVENT_COLUMNS, event_row, lock_day, write_deltas
 from streams.models import NIL_SESSION, Enriched
 from streams.sessions import (
-    DAY_MS,
     Deltas,
     Session,
     assign_sessions,
-    day_date,
     session_key,
 )
+from tinytrail.days import DAY_MS, day_date
+from tinytrail.db import Pool
 from tinytrail.event import RawEvent
 
 
@@ -82,7 +80,7 @@ def sessionise(events: list[Enriched], acc: Deltas) -> list[Session]:
     return assign_sessions(live, {}, acc)
 
 
-async def _website_lookup(pool: AsyncConnectionPool) -> Callable[[str], object]:
+async def _website_lookup(pool: Pool) -> Callable[[str], object]:
     from streams.websites import WebsiteCache
 
     cache = WebsiteCache(pool)
@@ -91,7 +89,7 @@ async def _website_lookup(pool: AsyncConnectionPool) -> Callable[[str], object]:
 
 
 async def _load_day(
-    pool: AsyncConnectionPool, day: int, events: list[Enriched], stats: BulkStats
+    pool: Pool, day: int, events: list[Enriched], stats: BulkStats
 ) -> None:
     acc = Deltas()
     sessions = sessionise(events, acc)
@@ -124,7 +122,7 @@ async def _load_day(
 
 
 async def bulk_load(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     events: Iterable[Enriched | RawEvent],
     *,
     kpart_of: Callable[[Enriched], int] | None = None,
@@ -161,7 +159,7 @@ async def bulk_load(
 
     for n, item in enumerate(events):
         is_raw = isinstance(item, RawEvent)
-        ev = Enriched.from_raw(item, 0, n) if is_raw else item  # type: ignore[arg-type]
+        ev = Enriched.from_raw(item, 0, n) if isinstance(item, RawEvent) else item
         d = ev.received_at_ms // DAY_MS
         if d != day:
             await flush()

@@ -30,9 +30,8 @@ import datetime as dt
 import logging
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from streams.aggregates import DIM_COUNTERS, PAGE_COUNTRY_COUNTERS, SITE_COUNTERS, lock_day
+from tinytrail.db import Pool
 
 log = logging.getLogger("tinytrail.streams.compaction")
 
@@ -70,14 +69,14 @@ async def compact_day_locked(conn: Any, day: dt.date) -> tuple[int, int]:
     return site.rowcount, dim.rowcount + page_country.rowcount
 
 
-async def compact_day(pool: AsyncConnectionPool, day: dt.date) -> tuple[int, int]:
+async def compact_day(pool: Pool, day: dt.date) -> tuple[int, int]:
     """Collapse one day in its own transaction under the day's exclusive lock."""
     async with pool.connection() as conn, conn.transaction():
         await lock_day(conn, day)
         return await compact_day_locked(conn, day)
 
 
-async def uncompacted_days(pool: AsyncConnectionPool, before: dt.date) -> list[dt.date]:
+async def uncompacted_days(pool: Pool, before: dt.date) -> list[dt.date]:
     """Days earlier than `before` that still have per-partition rows.
 
     Every batch that writes a day adds to its site row (the events counter), so
@@ -93,7 +92,7 @@ async def uncompacted_days(pool: AsyncConnectionPool, before: dt.date) -> list[d
 
 
 async def compact_old_days(
-    pool: AsyncConnectionPool, today: dt.date | None = None, keep_open: int = KEEP_OPEN_DAYS
+    pool: Pool, today: dt.date | None = None, keep_open: int = KEEP_OPEN_DAYS
 ) -> list[dt.date]:
     """Compact every day before `today - keep_open + 1` (by default: before yesterday, UTC).
 

@@ -105,7 +105,7 @@ Deliver = Callable[[RawBatch], Awaitable[None]]
 AfterSeek = Callable[[], Awaitable[None]]
 
 
-class BatchingConsumer(faust_kafka.Consumer):  # type: ignore[misc]
+class BatchingConsumer(faust_kafka.Consumer):
     """Faust's aiokafka consumer with the raw topic read in bulk (module doc)."""
 
     raw_topic: str | None = None
@@ -191,7 +191,7 @@ class BatchingConsumer(faust_kafka.Consumer):  # type: ignore[misc]
             yield tp, to_message(tp, record)
 
 
-class BatchingTransport(faust_kafka.Transport):  # type: ignore[misc]
+class BatchingTransport(faust_kafka.Transport):
     Consumer = BatchingConsumer
 
 
@@ -201,14 +201,14 @@ def read_positions(consumer: Any, tps: Sequence[TP]) -> dict[int, int]:
     return {tp.partition: int(read[tp]) for tp in tps if read.get(tp) is not None}
 
 
-class WorkerApp(faust.App):  # type: ignore[misc]
+class WorkerApp(faust.App):
     """Faust app whose consumer hands the raw topic over in bulk (`BatchingConsumer`)."""
 
     def _new_transport(self) -> Any:
         return BatchingTransport(self.conf.broker_consumer, self)
 
 
-class KpartTable(faust.Table):  # type: ignore[misc]
+class KpartTable(faust.Table[Any, Any]):
     """A table whose key names its own changelog partition (the raw partition): field
     1 of "<...>|<kpart>|<...>". Faust's tables check, on the first write from a source
     topic, that the changelog has as many partitions as that topic (else a key's
@@ -239,7 +239,7 @@ class KpartTable(faust.Table):  # type: ignore[misc]
         self._tt_partitions_checked = True
 
 
-class BoundedWorker(faust.Worker):  # type: ignore[misc]
+class BoundedWorker(faust.Worker):
     """Faust's worker whose SIGTERM/SIGINT shutdown is bounded: Faust stops gracefully
     (the batch in flight, the producer, the consumer), and if that has not ended the
     process `shutdown_timeout` seconds after the signal (Kafka or Postgres gone: the

@@ -44,7 +44,7 @@ def is_transient(exc: BaseException) -> bool:
 def backoff(attempt: int) -> float:
     """Seconds to wait before retry number `attempt` (1, 2, ...): doubling from 0.2 s,
     at most 5 s. Example: 0.2, 0.4, 0.8, 1.6, 3.2, 5, 5, ..."""
-    return min(BACKOFF_FIRST * 2 ** (max(attempt, 1) - 1), BACKOFF_MAX)
+    return float(min(BACKOFF_FIRST * 2 ** (max(attempt, 1) - 1), BACKOFF_MAX))
 
 
 def reason(exc: BaseException) -> str:

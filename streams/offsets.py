@@ -26,7 +26,8 @@ from typing import Any
 
 import psycopg
 from prometheus_client import Counter
-from psycopg_pool import AsyncConnectionPool
+
+from tinytrail.db import Pool
 
 log = logging.getLogger("tinytrail.streams.offsets")
 
@@ -96,7 +97,7 @@ async def move_fence(
 
 
 async def resume_offsets(
-    pool: AsyncConnectionPool, group: str, topic: str, earliest: Mapping[int, int],
+    pool: Pool, group: str, topic: str, earliest: Mapping[int, int],
 ) -> dict[int, int]:
     """Where each of these partitions must resume: its stored `next_offset`.
 

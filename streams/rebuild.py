@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any
 
 from psycopg.rows import tuple_row
-from psycopg_pool import AsyncConnectionPool
 
 from streams.aggregates import (
     AGG_TABLES,
@@ -53,6 +52,7 @@ from streams.sessions import (
 )
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
 from tinytrail.days import date_ordinal, day_start
+from tinytrail.db import Pool
 
 log = logging.getLogger("tinytrail.streams.rebuild")
 
@@ -173,7 +173,7 @@ async def copy_aggregates(cur: Any, rows: dict[AggKey, list[int]]) -> None:
 
 
 async def rebuild_day(
-    pool: AsyncConnectionPool, day: dt.date, website_id: str | None = None,
+    pool: Pool, day: dt.date, website_id: str | None = None,
     compact: bool = False,
 ) -> dict[str, int]:
     """Replace `day`'s aggregate rows (one website's, or all) by the fold of its events;
@@ -204,15 +204,15 @@ async def rebuild_day(
             await conn.execute(
                 f"DELETE FROM {table} WHERE day = %(day)s{site_filter}", params  # noqa: S608
             )
-        rows = folder.deltas.nonzero()
-        await copy_aggregates(conn.cursor(), rows)
+        agg_rows = folder.deltas.nonzero()
+        await copy_aggregates(conn.cursor(), agg_rows)
         if compact:
             await compact_day_locked(conn, day)
     return {"events": folder.events, "sessions": folder.sessions, "rows": len(rows)}
 
 
 async def rebuild_days(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     first: dt.date,
     last: dt.date,
     website_id: str | None = None,

@@ -14,16 +14,16 @@ import logging
 import re
 
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
 
 from streams.compaction import compact_old_days
+from tinytrail.db import Pool
 
 log = logging.getLogger("tinytrail.streams.retention")
 _PART_RE = re.compile(r"^events_(\d{8})$")
 
 
 async def run_retention(
-    pool: AsyncConnectionPool, retention_days: int, ahead_days: int, today: dt.date | None = None
+    pool: Pool, retention_days: int, ahead_days: int, today: dt.date | None = None
 ) -> list[str]:
     """Drop partitions whose whole day is older than `today - retention_days`; returns names.
 

@@ -28,7 +28,7 @@ import logging
 import pathlib
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -179,7 +179,7 @@ class Runtime:
         resyncs; behind it, the messages are replays and skipped."""
         try:
             await self.open_db()
-            consumer: BatchingConsumer = self.app.consumer
+            consumer = cast(BatchingConsumer, self.app.consumer)  # WorkerApp builds it
             tps = self.raw_tps()
             if not tps:
                 return

@@ -44,7 +44,7 @@ import logging
 import operator
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import faust
 import orjson
@@ -55,9 +55,9 @@ from prometheus_client import Counter
 from psycopg.rows import tuple_row
 
 from streams.consumer import KpartTable
-from streams.sessions import DAY_MS, Deltas, Session, SessionKey, apply_event, new_session
+from streams.sessions import Deltas, Session, SessionKey, apply_event, new_session
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
-from tinytrail.days import day_start
+from tinytrail.days import DAY_MS, day_start
 
 log = logging.getLogger("tinytrail.streams.sessions")
 
@@ -74,7 +74,7 @@ _GROUPS = _FIELDS.index("seen_groups")
 NO_FLOOR = 1 << 30  # a day no event reaches: nothing is known complete
 
 
-class SessionCodec(codecs.Codec):  # type: ignore[misc]
+class SessionCodec(codecs.Codec):
     """`Session` <-> JSON array of its fields (sets as sorted lists); marks are objects."""
 
     def _dumps(self, obj: Any) -> bytes:
@@ -207,11 +207,11 @@ class SessionTable:
         self.app = app
         self.bootstrap = bootstrap
         self._producer: AIOKafkaProducer | None = None
-        self.table = app.tables.add(SessionsKpartTable(
+        self.table = cast(SessionsKpartTable, app.tables.add(SessionsKpartTable(
             app, name="sessions", partitions=partitions,
             schema=faust.Schema(key_serializer="json", value_serializer="tt_session"),
             beacon=app.tables.beacon,
-        ))
+        )))
         # Faust derives the changelog WRITE serializer from value_type (json, which would
         # write a Session as an object); the schema above only governs reading back.
         self.table.value_serializer = "tt_session"
@@ -219,10 +219,10 @@ class SessionTable:
 
     # -- reads (hot path: the store's dict directly, no changelog)
     def get(self, key: SessionKey) -> Session | None:
-        return self.table.data.get(table_key(key))  # type: ignore[no-any-return]
+        return self.table.data.get(table_key(key))
 
     def mark(self, kpart: int) -> dict[str, int] | None:
-        return self.table.data.get(mark_key(kpart))  # type: ignore[no-any-return]
+        return self.table.data.get(mark_key(kpart))
 
     def floor(self, kpart: int) -> int:
         m = self.mark(kpart)

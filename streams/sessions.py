@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from streams.models import Enriched
-from tinytrail.days import DAY_MS, EPOCH, day_date, day_of  # noqa: F401 - re-exported
+from tinytrail.days import DAY_MS, day_of
 from tinytrail.ids import new_uuid4
 
 GAP_MS = 30 * 60 * 1000  # 30-minute inactivity gap, on event time

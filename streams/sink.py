@@ -47,21 +47,20 @@ from dataclasses import dataclass, field
 
 import psycopg
 from prometheus_client import Counter, Histogram
-from psycopg_pool import AsyncConnectionPool
 
 from streams.aggregates import EVENT_COLUMNS, event_row, lock_days_shared, write_deltas
 from streams.models import NIL_SESSION, Enriched
 from streams.offsets import OffsetGap, contiguous_end, lock_fence, move_fence, resume_offsets
 from streams.session_state import SessionStore, lookup
 from streams.sessions import (
-    DAY_MS,
     Deltas,
     Session,
     SessionKey,
     assign_sessions,
-    day_date,
     session_key,
 )
+from tinytrail.days import DAY_MS, day_date
+from tinytrail.db import Pool
 
 log = logging.getLogger("tinytrail.streams.sink")
 
@@ -119,7 +118,7 @@ class PartitionKeeper:
     def __init__(self) -> None:
         self._known: set[int] = set()
 
-    async def ensure(self, pool: AsyncConnectionPool, days: Iterable[int]) -> None:
+    async def ensure(self, pool: Pool, days: Iterable[int]) -> None:
         missing = sorted(set(days) - self._known)
         if not missing:
             return
@@ -169,7 +168,7 @@ class Sink:
     """Applies decoded, enriched batches to Postgres exactly once (see module doc)."""
 
     def __init__(
-        self, pool: AsyncConnectionPool, *, group: str, topic: str,
+        self, pool: Pool, *, group: str, topic: str,
         store: SessionStore, phases: Phases | None = None,
     ) -> None:
         self.pool = pool

@@ -17,9 +17,9 @@ import time
 from collections.abc import Iterable
 
 from prometheus_client import Counter
-from psycopg_pool import AsyncConnectionPool
 
 from streams.enrich.website import WebsiteInfo
+from tinytrail.db import Pool
 
 log = logging.getLogger("tinytrail.streams.websites")
 
@@ -34,7 +34,7 @@ class WebsiteCache:
     """Website id -> `WebsiteInfo`, refreshed whole every `max_age` seconds; misses are
     re-checked in Postgres (`recheck`) with a negative cache of `negative_ttl` seconds."""
 
-    def __init__(self, pool: AsyncConnectionPool, max_age: float = 5.0,
+    def __init__(self, pool: Pool, max_age: float = 5.0,
                  negative_ttl: float = 2.0) -> None:
         self._pool = pool
         self._max_age = max_age

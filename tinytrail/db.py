@@ -6,22 +6,29 @@ closed at shutdown.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from tinytrail.settings import CoreSettings
 
+# Every pooled connection returns rows as dicts (`row_factory=dict_row`).
+DictConnection = AsyncConnection[dict[str, Any]]
+Pool = AsyncConnectionPool[DictConnection]
+
 
 def make_pool(
     settings: CoreSettings, *, name: str, max_size: int | None = None,
     statement_timeout: float | None = None,
-) -> AsyncConnectionPool:
+) -> Pool:
     """A closed pool (open it with `open_pool`). Every session gets a `statement_timeout`
     of `statement_timeout` seconds (default `settings.db_statement_timeout`; 0 = none),
     so a hung batch or a runaway query cannot hold a connection for ever; each connection
     is checked when taken from the pool (a Postgres restart costs no failed request)."""
     timeout = settings.db_statement_timeout if statement_timeout is None else statement_timeout
-    return AsyncConnectionPool(
+    pool = AsyncConnectionPool(
         settings.database_url,
         min_size=settings.db_pool_min,
         max_size=max_size or settings.db_pool_max,
@@ -38,15 +45,16 @@ def make_pool(
         # on checkout (one empty round trip), it is replaced instead of failing a request.
         check=AsyncConnectionPool.check_connection,
     )
+    return cast(Pool, pool)  # the kwargs' row_factory makes every row a dict
 
 
-async def open_pool(pool: AsyncConnectionPool, timeout: float = 10.0) -> AsyncConnectionPool:
+async def open_pool(pool: Pool, timeout: float = 10.0) -> Pool:
     """Open and wait for the first connection; raises PoolTimeout on a bad DSN."""
     await pool.open(wait=True, timeout=timeout)
     return pool
 
 
-async def db_alive(pool: AsyncConnectionPool, timeout: float = 2.0) -> bool:
+async def db_alive(pool: Pool, timeout: float = 2.0) -> bool:
     """True when a `SELECT 1` answers within `timeout` seconds."""
     try:
         async with pool.connection(timeout=timeout) as conn:

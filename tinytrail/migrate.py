@@ -20,7 +20,8 @@ PARTITION_DAYS_AHEAD = 8
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) pairs in order."""
     folder = resources.files("tinytrail") / "migrations"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".sql"))
+    files = sorted((p for p in folder.iterdir() if p.name.endswith(".sql")),
+                   key=lambda p: p.name)
     return [(p.name.removesuffix(".sql"), p.read_text()) for p in files]
 
 
@@ -40,7 +41,7 @@ def apply_migrations(dsn: str) -> list[str]:
                     continue
                 log.info("applying migration %s", version)
                 with conn.transaction():
-                    conn.execute(sql)  # type: ignore[arg-type]  # trusted file in the package
+                    conn.execute(sql)  # trusted file in the package
                     conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
                 applied.append(version)
             # Partitions for yesterday .. a week ahead, every run.

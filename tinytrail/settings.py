@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,7 +84,7 @@ def parse_cidrs(
 S = TypeVar("S", bound=BaseSettings)
 
 
-def load_settings(cls: type[S], **overrides: object) -> S:
+def load_settings(cls: type[S], **overrides: Any) -> S:
     """Build settings from the environment; on a bad value print one line and exit 2."""
     try:
         return cls(**overrides)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from api.reports.params import Getter, ReportParams
 from api.reports.store import as_int, fetch_all
+from tinytrail.db import Pool
 from tinytrail.envelope import ApiError
 
 NAME = "custom-events"
@@ -38,7 +37,7 @@ def parse_extra(get: Getter) -> str | None:
 
 
 async def compute(
-    pool: AsyncConnectionPool, p: ReportParams, event_name: str | None
+    pool: Pool, p: ReportParams, event_name: str | None
 ) -> dict[str, Any]:
     rows = await fetch_all(pool, _QUERY, {
         "w": p.website_id, "s": p.range.start, "e": p.range.end, "bots": p.bot_flags,

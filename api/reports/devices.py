@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from api.reports.params import ReportParams
 from api.reports.store import as_int, fetch_all
+from tinytrail.db import Pool
 
 NAME = "devices"
 ALLOWS_CONTENT_GROUP = False
@@ -35,7 +34,7 @@ ORDER BY dim, sum(visits) DESC, key COLLATE "C"
 """
 
 
-async def compute(pool: AsyncConnectionPool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
+async def compute(pool: Pool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
     rows = await fetch_all(pool, _QUERY, {
         "w": p.website_id, "dims": list(LISTS), "s": p.range.start, "e": p.range.end,
         "bots": p.bot_flags,

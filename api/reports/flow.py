@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from api.reports.params import ReportParams
 from api.reports.store import as_int, fetch_all
+from tinytrail.db import Pool
 
 NAME = "flow"
 CSV_COLUMNS = ("path", "entries")
@@ -41,7 +40,7 @@ ORDER BY list, rank
 """
 
 
-async def compute(pool: AsyncConnectionPool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
+async def compute(pool: Pool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
     rows = await fetch_all(pool, _QUERY, {
         "w": p.website_id, "s": p.range.start, "e": p.range.end, "bots": p.bot_flags,
         "g": p.content_group, "limit": p.per_page, "offset": p.offset,

@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
 
 from api.reports.figures import percent
 from api.reports.params import ReportParams, too_long
 from api.reports.store import as_int, fetch_one
+from tinytrail.db import Pool
 from tinytrail.envelope import ApiError
 from tinytrail.event import EVENT_TYPES
 
@@ -76,7 +76,7 @@ def build_query(steps: list[Step], with_group: bool) -> tuple[sql.Composed, dict
         if step.name is not None:
             match.append(sql.SQL("e.event_name = {}").format(sql.Placeholder(f"n{k}")))
             args[f"n{k}"] = step.name
-        join = sql.SQL("")
+        join: sql.Composable = sql.SQL("")
         if k > 1:
             join = sql.SQL(
                 " JOIN {prev} p ON p.session_id = e.session_id AND e.received_at > p.t"
@@ -102,7 +102,7 @@ def build_query(steps: list[Step], with_group: bool) -> tuple[sql.Composed, dict
     return query, args
 
 
-async def compute(pool: AsyncConnectionPool, p: ReportParams, steps: list[Step]) -> dict[str, Any]:
+async def compute(pool: Pool, p: ReportParams, steps: list[Step]) -> dict[str, Any]:
     if too_long(p.range):
         raise ApiError(400, "period: a funnel covers at most 3 years")
     query, args = build_query(steps, p.content_group is not None)

@@ -88,7 +88,7 @@ class ReportHandler(ProtectedHandler):
 
     def csv_columns(self, extra: Any) -> tuple[str, ...]:
         columns = getattr(self.report, "csv_columns", None)
-        return columns(extra) if columns else self.report.CSV_COLUMNS
+        return tuple(columns(extra) if columns else self.report.CSV_COLUMNS)
 
     def answer(self, data: dict[str, Any], p: ReportParams, extra: Any) -> None:
         if p.format == "csv":

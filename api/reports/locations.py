@@ -19,10 +19,10 @@ from functools import lru_cache
 from typing import Any
 
 import pycountry
-from psycopg_pool import AsyncConnectionPool
 
 from api.reports.params import ReportParams
 from api.reports.store import as_int, fetch_all
+from tinytrail.db import Pool
 
 NAME = "locations"
 ALLOWS_CONTENT_GROUP = False
@@ -52,7 +52,7 @@ def country_name(code: str) -> str | None:
     return str(getattr(entry, "common_name", None) or entry.name)
 
 
-async def compute(pool: AsyncConnectionPool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
+async def compute(pool: Pool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
     rows = await fetch_all(pool, _QUERY, {
         "w": p.website_id, "s": p.range.start, "e": p.range.end, "bots": p.bot_flags,
         "limit": p.per_page, "offset": p.offset,

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from api.reports.params import ReportParams
 from api.reports.store import as_int, fetch_all
+from tinytrail.db import Pool
 
 NAME = "pages"
 ALLOWS_COUNTRY = True
@@ -44,7 +43,7 @@ LIMIT %(limit)s OFFSET %(offset)s
 """
 
 
-async def compute(pool: AsyncConnectionPool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
+async def compute(pool: Pool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
     rows = await fetch_all(pool, _QUERY if p.country is None else _BY_COUNTRY, {
         "w": p.website_id, "c": p.country, "s": p.range.start, "e": p.range.end,
         "bots": p.bot_flags, "g": p.content_group, "limit": p.per_page, "offset": p.offset,

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from api.reports.params import Getter, ReportParams
 from api.reports.store import as_int, fetch_all
+from tinytrail.db import Pool
 from tinytrail.envelope import ApiError
 
 NAME = "sources"
@@ -57,7 +56,7 @@ def _row(group_by: str, key: str, visits: int) -> dict[str, Any]:
     return {"utmSource": source, "utmMedium": medium, "utmCampaign": campaign, "visits": visits}
 
 
-async def compute(pool: AsyncConnectionPool, p: ReportParams, group_by: str) -> dict[str, Any]:
+async def compute(pool: Pool, p: ReportParams, group_by: str) -> dict[str, Any]:
     rows = await fetch_all(pool, _QUERY, {
         "w": p.website_id, "dim": GROUPS[group_by], "s": p.range.start, "e": p.range.end,
         "bots": p.bot_flags, "limit": p.per_page, "offset": p.offset,

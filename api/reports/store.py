@@ -11,18 +11,19 @@ import datetime as dt
 from typing import Any
 
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
+
+from tinytrail.db import Pool
 
 Query = str | sql.Composable
 
 
-async def fetch_all(pool: AsyncConnectionPool, query: Query, args: dict[str, Any]) -> list[Any]:
+async def fetch_all(pool: Pool, query: Query, args: dict[str, Any]) -> list[Any]:
     async with pool.connection() as conn:
         cur = await conn.execute(query, args)  # type: ignore[arg-type]
         return await cur.fetchall()
 
 
-async def fetch_one(pool: AsyncConnectionPool, query: Query, args: dict[str, Any]) -> Any:
+async def fetch_one(pool: Pool, query: Query, args: dict[str, Any]) -> Any:
     rows = await fetch_all(pool, query, args)
     return rows[0] if rows else None
 
@@ -32,7 +33,7 @@ def as_int(value: Any) -> int:
     return int(value or 0)
 
 
-async def first_day(pool: AsyncConnectionPool, website_id: str) -> dt.date | None:
+async def first_day(pool: Pool, website_id: str) -> dt.date | None:
     """The website's first day with data, or its creation day when it has none.
 
     Reads the aggregates (the events table may have lost old partitions to retention).

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from api.reports.figures import avg_duration, bounce_rate, change_pct
 from api.reports.params import DateRange, ReportParams
 from api.reports.store import as_int, fetch_one
+from tinytrail.db import Pool
 from tinytrail.envelope import ApiError
 
 NAME = "summary"
@@ -54,7 +53,7 @@ WHERE website_id = %(w)s AND dim = 'page' AND grp = %(g)s
 """
 
 
-async def _figures(pool: AsyncConnectionPool, p: ReportParams, r: DateRange) -> dict[str, Any]:
+async def _figures(pool: Pool, p: ReportParams, r: DateRange) -> dict[str, Any]:
     args = {"w": p.website_id, "s": r.start, "e": r.end, "bots": p.bot_flags,
             "g": p.content_group, "c": p.country}
     query = _GROUP if p.content_group else _COUNTRY if p.country else _SITE
@@ -69,7 +68,7 @@ async def _figures(pool: AsyncConnectionPool, p: ReportParams, r: DateRange) -> 
     }
 
 
-async def compute(pool: AsyncConnectionPool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
+async def compute(pool: Pool, p: ReportParams, _extra: Any = None) -> dict[str, Any]:
     if p.country is not None and p.content_group is not None:
         raise ApiError(400, "country and content_group cannot be combined on summary")
     now = await _figures(pool, p, p.range)

@@ -21,11 +21,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from api.reports.figures import avg_duration, bounce_rate
 from api.reports.params import Getter, ReportParams
 from api.reports.store import as_int, fetch_all
+from tinytrail.db import Pool
 from tinytrail.envelope import ApiError
 
 NAME = "timeseries"
@@ -89,7 +88,7 @@ def _value(metric: str, r: dict[str, Any]) -> int | float:
     return as_int(r[column])
 
 
-async def compute(pool: AsyncConnectionPool, p: ReportParams, extra: Extra) -> dict[str, Any]:
+async def compute(pool: Pool, p: ReportParams, extra: Extra) -> dict[str, Any]:
     args = {"w": p.website_id, "s": p.range.start, "e": p.range.end, "bots": p.bot_flags,
             "path": extra.path, "g": p.content_group}
     site_wide = extra.path is None and p.content_group is None
