@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from tinytrail.days import DAY_MS
 from tinytrail.settings import CoreSettings
 
 log = logging.getLogger("tinytrail.topics")
-
-DAY_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
