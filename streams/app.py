@@ -41,7 +41,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 
 from streams.consumer import BatchingTransport, RawBatch
-from streams.enrich import enrich_batch
+from streams.enrich import enrich_batch_async
 from streams.errors import backoff, is_transient
 from streams.errors import reason as error_reason
 from streams.models import Enriched
@@ -394,7 +394,7 @@ class Runtime:
                                            f"decode: {type(exc).__name__}: {exc}"[:400]))
             ph.lap("decode")
             await self._know_websites({e.website_id for e in decoded})
-            kept, dropped = enrich_batch(decoded, self.websites.get)
+            kept, dropped = await enrich_batch_async(decoded, self.websites.get)
             ph.lap("enrich")
             if dropped:
                 original = {(m.partition, m.offset): m for m in events}
