@@ -36,7 +36,6 @@ from tinytrail.web import BaseHandler
 if TYPE_CHECKING:
     from collector.app import CollectorDeps
 
-MAX_USER_AGENT = limits.USER_AGENT.chars
 
 REQUESTS = Counter(
     "tinytrail_collector_requests_total", "Collect requests by outcome", ["outcome"]
@@ -163,7 +162,8 @@ class CollectHandler(BaseHandler):
                     headers={"Retry-After": str(deps.settings.retry_after_seconds)})) from None
             if site is None:
                 return self._drop("unknown_website")
-        user_agent = headers.get("User-Agent", "")[:MAX_USER_AGENT]
+        # A header: cut (chars and bytes, at a code-point boundary), never refused.
+        user_agent = limits.cut(headers.get("User-Agent", ""), limits.USER_AGENT)
         bot = is_bot(user_agent)
         excluded = site.is_excluded(ip)
         country = deps.country_of(ip)  # before the address is hashed and forgotten
