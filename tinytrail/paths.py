@@ -75,11 +75,23 @@ def _decode_run(match: re.Match[str]) -> str:
     return "".join(out)
 
 
+# An escape kept after decoding (every `%` left is one: `_decode_run` writes no other).
+_KEPT = re.compile(r"(%[0-9A-F]{2})")
+
+
 def _decode(part: str) -> str:
     if "%" in part:
         part = _ESCAPES.sub(_decode_run, part)
     if not part.isascii() and not unicodedata.is_normalized("NFC", part):
-        part = unicodedata.normalize("NFC", part)
+        if "%" in part:
+            # NFC between the kept escapes only: it would join an escape's last hex digit
+            # with a combining mark after it (`%AE` + U+0301 -> `%AÉ`, which the next pass
+            # reads as `%25AÉ`: not idempotent).
+            pieces = _KEPT.split(part)
+            part = "".join(p if i % 2 else unicodedata.normalize("NFC", p)
+                           for i, p in enumerate(pieces))
+        else:
+            part = unicodedata.normalize("NFC", part)
     return part
 
 
