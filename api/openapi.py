@@ -243,8 +243,15 @@ def _reports() -> J:
 
 def _schemas() -> J:
     content_group = obj({"name": {"type": "string", "minLength": 1, "maxLength": 100},
-                         "pattern": {"type": "string", "minLength": 1, "maxLength": 500,
-                                     "description": "Glob on the path: * any run, ? one char"}},
+                         "pattern": {"type": "string", "minLength": 1, "maxLength": 2048,
+                                     "description": (
+                                         "Glob on the canonical path: * any run, ? one "
+                                         "character. Stored in canonical form (%-escapes "
+                                         "decoded, NFC, #!/ as #/), which must be 1-200 "
+                                         "characters with at most 8 wildcards; a website's "
+                                         "patterns may cost at most 2000 together (the "
+                                         "characters other than wildcards between each "
+                                         "pattern's first and last *)")}},
                         ["name", "pattern"], additionalProperties=False)
     return {
         "Error": obj({"status": {"const": "error"},

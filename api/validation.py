@@ -14,9 +14,13 @@ from tinytrail.limits import (
     CONTENT_GROUP_NAME,
     MAX_GLOB_CHARS,
     MAX_GLOB_WILDCARDS,
+    MAX_GROUPS_SEARCH_COST,
+    PATH,
+    glob_search_cost,
     text_problem,
 )
 from tinytrail.netaddr import canonical_text, parse_entry
+from tinytrail.paths import canonical_pattern
 
 MAX_CONTENT_GROUPS = 100
 MAX_EXCLUDED_IPS = 1000
@@ -89,28 +93,46 @@ def content_groups(value: Any) -> list[dict[str, str]]:
         if why is not None:
             raise ApiError(400, why)
         out.append({"name": name, "pattern": glob_pattern(group["pattern"], f"{where}.pattern")})
+    cost = sum(glob_search_cost(g["pattern"]) for g in out)
+    if cost > MAX_GROUPS_SEARCH_COST:
+        raise ApiError(400, f"content_groups: the patterns' search cost is {cost}, at most "
+                       f"{MAX_GROUPS_SEARCH_COST}: a pattern costs its characters other than "
+                       "wildcards between its first and its last '*' ('/docs/*/api/v?/*' "
+                       "costs 7, '/blog/*' costs 0), summed over the groups")
     return out
 
 
 def glob_pattern(value: Any, field: str) -> str:
-    """A glob that can match a URL path: starts with `/`, `*` or `?`; no spaces or
-    control characters (paths never contain them, so such a pattern could never match);
-    1-200 characters with at most 8 wildcards (`*` and `?` together; DECISIONS.md).
-    Returns the pattern; raises ApiError(400) naming `field`."""
+    """A glob that can match a URL path: starts with `/`, `*` or `?`; no whitespace or
+    control characters (write a space as `%20`); in canonical form
+    (`tinytrail.paths.canonical_pattern`: `/caf%C3%A9/*` -> `/café/*`, `/#!/app/*` ->
+    `/#/app/*`, the stored path's spelling) 1-200 characters with at most 8 wildcards
+    (`*` and `?` together; DECISIONS.md). Returns the canonical pattern (what is stored);
+    raises ApiError(400) naming `field`."""
     if not isinstance(value, str):
         raise ApiError(400, f"{field} must be a string")
-    if not 1 <= len(value) <= MAX_PATTERN:
+    # The raw text may be longer than its canonical form (%-escapes): bounded by the
+    # path's own cap before any work is done on it.
+    if not 1 <= len(value) <= PATH.chars:
         raise ApiError(400, f"{field} must be 1-{MAX_PATTERN} characters")
-    wildcards = value.count("*") + value.count("?")
-    if wildcards > MAX_GLOB_WILDCARDS:
-        raise ApiError(400, f"{field} may hold at most {MAX_GLOB_WILDCARDS} wildcards"
-                       f" (* and ?); it has {wildcards}")
     if value[0] not in "/*?":
         raise ApiError(400, f"{field} must start with '/' (or a wildcard): it is matched "
                        "against the URL path")
     if _CONTROL_OR_SPACE.search(value):
-        raise ApiError(400, f"{field} must not contain spaces or control characters")
-    return value
+        raise ApiError(400, f"{field} must not contain spaces, other whitespace or control "
+                       "characters (write a space as %20)")
+    try:
+        canonical = canonical_pattern(value)
+    except ValueError as exc:
+        raise ApiError(400, f"{field}: {exc}") from None
+    if len(canonical) > MAX_PATTERN:  # never empty: its first character is kept
+        raise ApiError(400, f"{field} must be 1-{MAX_PATTERN} characters in canonical form "
+                       f"(%-escapes decoded); it has {len(canonical)}")
+    wildcards = canonical.count("*") + canonical.count("?")
+    if wildcards > MAX_GLOB_WILDCARDS:
+        raise ApiError(400, f"{field} may hold at most {MAX_GLOB_WILDCARDS} wildcards"
+                       f" (* and ?); it has {wildcards}")
+    return canonical
 
 
 def excluded_ips(value: Any) -> list[str]:

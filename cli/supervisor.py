@@ -12,7 +12,11 @@ again at t = 9 (restarted at t = 13); it then runs for 10 minutes, crashes, and 
 restarted after 1 s.
 
 On Ctrl-C or SIGTERM every child is stopped: SIGTERM, then SIGKILL after a grace
-period.
+period (`grace_seconds`) longer than each child's own shutdown bound, so a child always
+gets to end itself first: the collector's and the API's watchdog
+(`tinytrail.shutdown.SHUTDOWN_SECONDS`, 22 s) and the worker's
+(`TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT`, default 20 s), plus `STOP_MARGIN_SECONDS` (3 s)
+for the interpreter's exit: 25 s with the defaults.
 """
 
 from __future__ import annotations
@@ -25,7 +29,27 @@ import sys
 import time
 import urllib.request
 
-GRACE_SECONDS = 15.0
+from pydantic import ValidationError
+
+from streams.settings import WorkerSettings
+from tinytrail.shutdown import SHUTDOWN_SECONDS
+
+STOP_MARGIN_SECONDS = 3.0  # after a child's own bound: room for its interpreter's exit
+
+
+def grace_seconds() -> float:
+    """Seconds from SIGTERM to SIGKILL for the children: the longest of their own
+    shutdown bounds (the HTTP processes' `SHUTDOWN_SECONDS` and the worker's
+    `worker_shutdown_timeout` as the environment sets it, the default when the
+    environment holds no valid value) plus `STOP_MARGIN_SECONDS`."""
+    worker = WorkerSettings.model_fields["worker_shutdown_timeout"].default
+    with contextlib.suppress(ValidationError):
+        worker = WorkerSettings().worker_shutdown_timeout
+    return max(SHUTDOWN_SECONDS, worker) + STOP_MARGIN_SECONDS
+
+
+GRACE_SECONDS = max(SHUTDOWN_SECONDS, WorkerSettings.model_fields[
+    "worker_shutdown_timeout"].default) + STOP_MARGIN_SECONDS  # 25 s: with the defaults
 BACKOFF_FIRST = 1.0
 BACKOFF_MAX = 30.0
 STABLE_SECONDS = 60.0
@@ -86,17 +110,18 @@ def _wait_http(url: str, timeout: float) -> bool:
     return False
 
 
-def stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
+def stop_all(children: dict[str, subprocess.Popen[bytes]], grace: float = GRACE_SECONDS) -> None:
+    """SIGTERM to every child, then SIGKILL to those still running `grace` seconds later."""
     for proc in children.values():
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGTERM)
-    deadline = time.monotonic() + GRACE_SECONDS
+    deadline = time.monotonic() + grace
     for name, proc in children.items():
         try:
             proc.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            print(f"[run] {name} did not stop in {GRACE_SECONDS:.0f}s; killing", flush=True)
+            print(f"[run] {name} did not stop in {grace:.0f}s; killing", flush=True)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -174,6 +199,6 @@ def run_local(port: int = 8000, workers: int = 1) -> int:
             time.sleep(0.3)
     finally:
         print("[run] stopping...", flush=True)
-        stop_all({c.name: c.proc for c in children if c.proc is not None})
+        stop_all({c.name: c.proc for c in children if c.proc is not None}, grace_seconds())
         print("[run] stopped", flush=True)
     return rc

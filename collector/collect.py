@@ -40,7 +40,6 @@ from tinytrail.envelope import ApiError
 from tinytrail.event import encode, event_key
 from tinytrail.ratelimit import client_bucket
 
-MAX_USER_AGENT = limits.USER_AGENT.chars
 
 
 class Refused(Exception):
@@ -119,7 +118,8 @@ async def website(c: Collect) -> str | None:
 
 async def verdicts(c: Collect) -> str | None:
     assert c.site is not None
-    c.user_agent = c.user_agent_header[:MAX_USER_AGENT]
+    # A header: cut (chars and bytes, at a code-point boundary), never refused.
+    c.user_agent = limits.cut(c.user_agent_header, limits.USER_AGENT)
     c.bot = is_bot(c.user_agent)
     c.excluded = c.site.is_excluded(c.ip)
     c.country = c.deps.country_of(c.ip)  # before the address is hashed and forgotten

@@ -31,7 +31,7 @@ from typing import Any, Protocol, cast
 import psycopg
 from prometheus_client import Counter
 
-from streams.enrich import enrich_batch
+from streams.enrich import enrich_batch_async
 from streams.errors import backoff, is_transient
 from streams.errors import reason as error_reason
 from streams.models import Enriched
@@ -155,7 +155,7 @@ class BatchPath:
         """The enriched events to store; events an enrichment step raised on are
         appended to `dead` (with their original record)."""
         await self.know_websites({e.website_id for e in decoded})
-        kept, dropped = enrich_batch(decoded, self.host.websites.get)
+        kept, dropped = await enrich_batch_async(decoded, self.host.websites.get)
         if dropped:
             original = {(m.partition, m.offset): m for m in records}
             for e, why in dropped:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinytrail.event import RawEvent
-from tinytrail.limits import USER_AGENT
+from tinytrail.limits import USER_AGENT, cut
 
 NIL_SESSION = "00000000-0000-0000-0000-000000000000"  # excluded events belong to no session
 
@@ -60,7 +60,7 @@ class Enriched:
             path=raw.path,
             referrer=raw.referrer,
             # Not stored, only parsed: capped here, so the parser's families stay short.
-            user_agent=(raw.user_agent or "")[:USER_AGENT.chars],
+            user_agent=cut(raw.user_agent or "", USER_AGENT),
             screen_width=raw.screen_width,
             screen_height=raw.screen_height,
             name=raw.name,

@@ -38,8 +38,17 @@ UTM = TextCap(chars=200, bytes=400)  # utm_source / utm_medium / utm_campaign: a
 EVENT_NAME = TextCap(chars=200, bytes=400)  # custom event name (properties.name)
 CONTENT_GROUP_NAME = TextCap(chars=100, bytes=400)  # a website's content group name
 USER_AGENT = TextCap(chars=1024, bytes=4096)  # not stored; parsed into families
-MAX_GLOB_CHARS = 200  # a content-group pattern, characters
+# browser_family / os_family parsed from the user agent: stored and aggregate keys; a
+# parser may copy up to the whole agent into them (a Latin-1 agent gave a 2,020-byte
+# family), so they are cut to this (`cut`).
+UA_FAMILY = TextCap(chars=100, bytes=400)
+MAX_GLOB_CHARS = 200  # a content-group pattern, characters (its canonical form)
 MAX_GLOB_WILDCARDS = 8  # `*` and `?` together, per content-group pattern
+# Matching work per event for one website's content groups: the sum over its patterns of
+# `glob_search_cost` (big-integer steps on the path's bit masks, streams/enrich/glob.py),
+# at most this. Refused with 400 at save time; the worker still matches websites saved
+# before the budget existed (<= 100 x 200 steps), only more slowly.
+MAX_GROUPS_SEARCH_COST = 2000
 MAX_PROPERTIES_BYTES = 4096  # `properties` as compact JSON (orjson), in bytes
 MAX_SCREEN = 100_000  # screen_width / screen_height, CSS pixels
 
@@ -77,3 +86,37 @@ def text_problem(field: str, value: str, cap: TextCap) -> str | None:
     if CONTROL.search(value):
         return f"{field} must not contain control characters"
     return None
+
+
+def cut(value: str, cap: TextCap) -> str:
+    """`value` cut to at most `cap.chars` characters AND `cap.bytes` UTF-8 bytes, at a
+    code-point boundary (never half a character); unchanged when within both.
+
+    >>> cut("\u4e00" * 250, UTM) == "\u4e00" * 133  # 133 x 3 = 399 bytes <= 400
+    True
+    """
+    value = value[:cap.chars]
+    if value.isascii():
+        return value[:cap.bytes]
+    data = value.encode("utf-8", "surrogatepass")
+    if len(data) <= cap.bytes:
+        return value
+    # Dropping the continuation bytes (10xxxxxx) at the cut leaves whole characters.
+    end = cap.bytes
+    while end > 0 and data[end] & 0xC0 == 0x80:
+        end -= 1
+    return data[:end].decode("utf-8", "surrogatepass")
+
+
+def glob_search_cost(pattern: str) -> int:
+    """Steps one match of a content-group `pattern` may take on a path (besides the
+    path's bit masks, built once per path): its literal characters (not `?`, not `*`)
+    between its first and its last `*`; the head before the first `*` and the tail after
+    the last are compared in place and cost nothing here. A website's groups together
+    may cost at most `MAX_GROUPS_SEARCH_COST`.
+
+    >>> glob_search_cost("/docs/*/api/v?/*"), glob_search_cost("/blog/*")
+    (7, 0)
+    """
+    parts = pattern.split("*")
+    return sum(len(p) - p.count("?") for p in parts[1:-1])

@@ -19,6 +19,22 @@ aggregated, matched against content groups and funnel steps:
    digits is written `%25` (`/100%` -> `/100%25`), so that it cannot join the text
    after it into an escape the next time.
 
+`canonical_pattern(raw)` does the same to a content-group pattern (a glob on the
+canonical path, `*` any run, `?` one character), so that a pattern names a page the way
+the stored path names it: `/caf%C3%A9/*` and `/cafe\u0301/*` -> `/café/*`, `/100%/*` ->
+`/100%25/*`, `/#!/app/*` -> `/#/app/*`. The differences, because `*` and `?` are
+wildcards there:
+  * no query is cut (`?` is a wildcard, never the query separator);
+  * the escapes are decoded in the literal runs between wildcards, each run on its own;
+    an escape that would decode to `*` (`%2A`) is refused (ValueError): the glob has no
+    way to say "a literal star";
+  * a fragment is a route when it starts with `/` or a wildcard (`/app#*` stays), after
+    a `!` is dropped (`#!/x` -> `#/x`, `#!*` -> `#*`); the route is cut at its own `#`
+    only; the route `#/` alone is dropped; any other fragment (`/a#faq`) is cut, as the
+    tracker's path is.
+A pattern without wildcards canonicalises exactly as a path does (a Hypothesis test
+checks it), and `canonical_pattern` is idempotent too.
+
 The function is idempotent (`canonical_path(canonical_path(p)) == canonical_path(p)`,
 a Hypothesis test checks it), so an already canonical path from a report query can
 go through it again. It never raises; size caps are checked by the caller on the
@@ -59,11 +75,23 @@ def _decode_run(match: re.Match[str]) -> str:
     return "".join(out)
 
 
+# An escape kept after decoding (every `%` left is one: `_decode_run` writes no other).
+_KEPT = re.compile(r"(%[0-9A-F]{2})")
+
+
 def _decode(part: str) -> str:
     if "%" in part:
         part = _ESCAPES.sub(_decode_run, part)
     if not part.isascii() and not unicodedata.is_normalized("NFC", part):
-        part = unicodedata.normalize("NFC", part)
+        if "%" in part:
+            # NFC between the kept escapes only: it would join an escape's last hex digit
+            # with a combining mark after it (`%AE` + U+0301 -> `%AÉ`, which the next pass
+            # reads as `%25AÉ`: not idempotent).
+            pieces = _KEPT.split(part)
+            part = "".join(p if i % 2 else unicodedata.normalize("NFC", p)
+                           for i, p in enumerate(pieces))
+        else:
+            part = unicodedata.normalize("NFC", part)
     return part
 
 
@@ -86,4 +114,40 @@ def canonical_path(raw: str) -> str:
     out = _decode(pathname)
     if route:
         out += "#" + _decode(route)
+    return out
+
+
+_WILDCARD = re.compile(r"([*?])")
+
+
+def _decode_glob(part: str) -> str:
+    """`_decode` on each literal run between the wildcards of `part`; wildcards kept."""
+    pieces = _WILDCARD.split(part)  # literal, wildcard, literal, wildcard, ..., literal
+    for i in range(0, len(pieces), 2):
+        literal = _decode(pieces[i])
+        if "*" in literal:
+            raise ValueError("%2A decodes to '*', which a pattern reads as a wildcard")
+        pieces[i] = literal
+    return "".join(pieces)
+
+
+def canonical_pattern(raw: str) -> str:
+    """The canonical form of a content-group pattern (see the module docstring): the
+    rules of `canonical_path` with `*` and `?` kept as wildcards.
+
+    `raw`: the pattern as saved, e.g. `/#!/caf%C3%A9/*`; returns `/#/café/*`.
+    Raises ValueError (with the reason) for a pattern that cannot be written in
+    canonical form: one holding `%2A`."""
+    pathname, hashmark, fragment = raw.partition("#")
+    route = ""
+    if hashmark:
+        if fragment[:1] == "!" and fragment[1:2] in ("/", "*", "?"):
+            fragment = fragment[1:]
+        if fragment[:1] in ("/", "*", "?"):
+            route = fragment.partition("#")[0]
+            if route == "/":
+                route = ""
+    out = _decode_glob(pathname)
+    if route:
+        out += "#" + _decode_glob(route)
     return out

@@ -9,6 +9,7 @@ from ua_parser import parse
 from streams.models import Enriched
 from tinytrail.bots import crawler_name
 from tinytrail.boundedcache import short_key_cache
+from tinytrail.limits import UA_FAMILY, cut
 
 if TYPE_CHECKING:
     from streams.enrich import EnrichContext
@@ -25,7 +26,8 @@ _OS_NAMES = {"Mac OS X": "macOS"}  # the contract's examples say "macOS"
 # (100-300 ASCII characters); longer ones are parsed each time (docs/STREAMS.md).
 @short_key_cache(maxsize=8192, max_chars=512)
 def classify(ua: str) -> tuple[str, str, str]:
-    """(browser_family, os_family, device_type) of one user agent string."""
+    """(browser_family, os_family, device_type) of one user agent string; the families
+    cut to `tinytrail.limits.UA_FAMILY` (100 characters, 400 UTF-8 bytes)."""
     if not ua.strip():
         return "Other", "Other", "other"
     res = parse(ua)
@@ -49,7 +51,8 @@ def classify(ua: str) -> tuple[str, str, str]:
         name = crawler_name(ua)
         if name:
             browser, device = name, "bot"
-    return browser, _OS_NAMES.get(os_raw, os_raw), device
+    # Stored and aggregate keys: a parser may copy much of a hostile agent into a family.
+    return cut(browser, UA_FAMILY), cut(_OS_NAMES.get(os_raw, os_raw), UA_FAMILY), device
 
 
 def step(ev: Enriched, ctx: EnrichContext) -> Enriched:

@@ -1,4 +1,8 @@
-"""UTM source/medium/campaign from the URL's query string; values from the body win."""
+"""UTM source/medium/campaign from the URL's query string; values from the body win.
+
+Values taken from the URL are derived, not sent as fields, so they are not refused: each
+is cut to `tinytrail.limits.UTM` (200 characters AND 400 UTF-8 bytes, at a code-point
+boundary) like the body's own (which the collector already refused over the caps)."""
 
 from __future__ import annotations
 
@@ -7,16 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from streams.models import Enriched
 from tinytrail.boundedcache import short_key_cache
+from tinytrail.limits import UTM, cut
 
 if TYPE_CHECKING:
     from streams.enrich import EnrichContext
 
-MAX_LEN = 200
-
-
 def from_url(url: str) -> tuple[str | None, str | None, str | None]:
     """UTM source/medium/campaign of a URL's query (first non-blank value of each, cut to
-    200 characters); only URLs that carry `utm_` reach the cache."""
+    200 characters and 400 bytes); only URLs that carry `utm_` reach the cache."""
     if "utm_" not in url:
         return None, None, None
     return _from_url(url)
@@ -36,7 +38,7 @@ def _from_url(url: str) -> tuple[str | None, str | None, str | None]:
 
     def first(name: str) -> str | None:
         vals = [v.strip() for v in q.get(name, []) if v.strip()]
-        return vals[0][:MAX_LEN] if vals else None
+        return cut(vals[0], UTM) if vals else None
 
     return first("utm_source"), first("utm_medium"), first("utm_campaign")
 
@@ -45,7 +47,7 @@ def _clean(v: str | None) -> str | None:
     if v is None:
         return None
     v = v.strip()
-    return v[:MAX_LEN] if v else None
+    return cut(v, UTM) if v else None
 
 
 def step(ev: Enriched, ctx: EnrichContext) -> Enriched:

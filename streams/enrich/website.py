@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from streams.enrich.glob import Glob
+from streams.enrich.glob import Glob, char_masks
 from streams.models import Drop, Enriched
+from tinytrail.paths import canonical_pattern
 
 if TYPE_CHECKING:
     from streams.enrich import EnrichContext
@@ -26,15 +28,20 @@ class WebsiteInfo:
     )
 
     def group_of(self, path: str) -> str | None:
-        """The first content group whose glob matches `path` (cached, bounded). Linear in
-        the path for each pattern (streams/enrich/glob.py): no pattern saved before the
-        API's limits existed can stall the worker either."""
+        """The first content group whose glob matches `path` (cached, bounded). Work on a
+        cache miss: one step per path character (the masks, once) plus at most
+        `tinytrail.limits.glob_search_cost(pattern)` steps per pattern tried
+        (streams/enrich/glob.py), whatever the path holds; the API keeps their sum per
+        website within `tinytrail.limits.MAX_GROUPS_SEARCH_COST`."""
         cache = self._groups
         if path in cache:
             return cache[path]
         found = None
+        masks = None  # char_masks(path), built once for all patterns when one needs them
         for name, glob in self.content_groups:
-            if glob.matches(path):
+            if masks is None and glob.needs_masks:
+                masks = char_masks(path)
+            if glob.matches(path, masks):
                 found = name
                 break
         if len(cache) >= GROUP_CACHE_SIZE:
@@ -44,12 +51,19 @@ class WebsiteInfo:
 
     @classmethod
     def from_row(cls, id_: str, domain: str, groups: list[dict[str, Any]] | None) -> WebsiteInfo:
+        """The website as stored. Content-group patterns are canonicalised here too
+        (`canonical_pattern`), so a pattern saved before the API stored them canonical
+        (`/caf%C3%A9/*`, `/#!/app/*`) matches the canonical path at once; one that has
+        no canonical form (`%2A`) is used as stored."""
         compiled = []
         for g in groups or []:
             if isinstance(g, dict) and isinstance(g.get("name"), str) and isinstance(
                 g.get("pattern"), str
             ):
-                compiled.append((g["name"], Glob.compile(g["pattern"])))
+                pattern = g["pattern"]
+                with contextlib.suppress(ValueError):
+                    pattern = canonical_pattern(pattern)
+                compiled.append((g["name"], Glob.compile(pattern)))
         return cls(str(id_), normalise_domain(domain), tuple(compiled))
 
 

@@ -6,7 +6,11 @@ exactly and one past them (in ASCII, 2-, 3- and 4-byte UTF-8: tinytrail/limits.p
 numbers (negative, huge, floats, booleans, strings as screen sizes), huge and nested
 `properties`, long paths and referrers (CJK hosts), on a website whose content groups are
 pathological: the worst the API accepts (8 wildcards, 200 characters) and, written
-straight into Postgres as a pattern saved before the limits existed, 16 wildcards.
+straight into Postgres as patterns saved before the limits existed, 16 wildcards, the
+issue-12 review's 100 groups over the search-cost budget and a non-canonical pattern.
+Fixed cases beside the drawn ones (the review's findings): URL UTM values over the caps,
+a hostile user agent whose parsed family would be 2,000 bytes, `/caf%C3%A9/menu` against
+the pattern `/caf%C3%A9/*`, a 1,600-character path against the 100 groups.
 
 Asserted afterwards, on the real services:
   * every event answered 202 is either stored exactly once, or in the dead-letter topic
@@ -59,6 +63,16 @@ PATTERNS = [
     {"name": "Blog", "pattern": "/blog/*"},
 ]
 LEGACY = {"name": "Legacy", "pattern": "/*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b"}  # 16 stars
+# Saved before the search-cost budget (issue-12 review, finding 1): the review's 100
+# groups, ~50 ms per long path with the old matcher; and before patterns were stored
+# canonical (finding 2): the worker canonicalises it when it loads the website.
+REVIEW = [{"name": f"r{i}", "pattern": "/*?" + "a" * (193 - len(str(i))) + str(i) + "b*"}
+          for i in range(100)]
+CAFE = {"name": "Cafe", "pattern": "/caf%C3%A9/*"}
+# A crawler-list match that copies the agent's middle into the browser family (finding 5).
+HOSTILE_UA = "Current" + "\u00e9" * 1000 + "RSS Reader"
+URL_UTM = ("?utm_campaign=" + "\u4e2d" * 250 + "&utm_source=" + "\U0001f600" * 200
+           + "&utm_medium=" + "m" * 300)  # finding 3: over the caps, derived from the URL
 
 any_char = st.characters(codec="utf-8")  # every plane, controls included
 text = st.text(any_char, max_size=60)
@@ -90,7 +104,8 @@ def hostile_event(draw: Any, site: str) -> dict[str, Any]:
         ["\u4e2d", "\u00e9", "ab"])), text))
     body: dict[str, Any] = {
         "website_id": site, "event_type": kind, "path": path,
-        "url": "https://hostile.example" + draw(st.one_of(st.just(path), hostile_text)),
+        "url": "https://hostile.example" + draw(st.one_of(st.just(path), hostile_text,
+                                                          st.just("/" + URL_UTM))),
         "referrer": draw(st.one_of(st.none(), st.just(f"https://{host}/p"), hostile_text)),
         "screen_width": draw(st.one_of(st.none(), odd_number)),
         "screen_height": draw(st.one_of(st.none(), odd_number)),
@@ -126,7 +141,8 @@ def tagged(body: dict[str, Any], tag: str) -> dict[str, Any]:
 
 def post(system: System, body: dict[str, Any], n: int) -> int | str:
     ua = (CHROME, FIREFOX, CHROME, "Mozilla/5.0 " + "x" * 3000, FIREFOX, CHROME, "",
-          "Googlebot/2.1 (+http://www.google.com/bot.html)")[n % 8]  # the last two: 204
+          "Googlebot/2.1 (+http://www.google.com/bot.html)",
+          HOSTILE_UA)[n % 9]  # the last three: bots, 204 (stored flagged)
     try:
         data = json.dumps(body, ensure_ascii=bool(n % 2))  # raw UTF-8 and \\u escapes both
         return system.collect(data.encode(), ip=client_ip(n), ua=ua, timeout=10).status_code
@@ -181,9 +197,12 @@ def test_hostile_stream_nothing_accepted_is_lost_and_the_worker_never_restarts(
     refused = system.api("PATCH", f"/api/v1/websites/{site}", json={
         "content_groups": [*PATTERNS, LEGACY]})
     assert refused.status_code == 400 and "wildcards" in refused.json()["error"]["message"]
+    refused = system.api("PATCH", f"/api/v1/websites/{site}", json={
+        "content_groups": REVIEW})
+    assert refused.status_code == 400 and "search cost" in refused.json()["error"]["message"]
     with psycopg.connect(system.services.database_url, autocommit=True) as conn:
         conn.execute("UPDATE websites SET content_groups = %s WHERE id = %s",
-                     (json.dumps([LEGACY, *PATTERNS]), site))  # saved before the limits
+                     (json.dumps([LEGACY, CAFE, *PATTERNS, *REVIEW]), site))  # saved before
     worker = system.procs["worker"]
     worker_pid, worker_runs = worker.popen.pid if worker.popen else None, system.worker_runs
     wait_for(lambda: post(system, tagged(normal_event(site, 0), f"{run}:warm"), 0) == 202, 30,
@@ -203,6 +222,22 @@ def test_hostile_stream_nothing_accepted_is_lost_and_the_worker_never_restarts(
                 answers[ntag] = post(system, tagged(normal_event(site, n), ntag), n + 1)
 
     send()
+    # Deterministic cases of the review's findings, beside the drawn ones.
+    fixed = {
+        f"{run}:cafe": ({"website_id": site, "event_type": "page_view", "path": "/caf%C3%A9/menu",
+                         "url": "https://hostile.example/caf%C3%A9/menu"}, CHROME),
+        f"{run}:utm": ({"website_id": site, "event_type": "page_view", "path": "/utm",
+                        "url": "https://hostile.example/utm" + URL_UTM}, CHROME),
+        f"{run}:ua": ({"website_id": site, "event_type": "page_view", "path": "/ua",
+                       "url": "https://hostile.example/ua"}, HOSTILE_UA),
+        f"{run}:long": ({"website_id": site, "event_type": "page_view",
+                         "path": "/" + "a" * 1590 + "12345", "url": "https://hostile.example/"},
+                        CHROME),
+    }
+    for tag, (body, agent) in fixed.items():
+        answers[tag] = system.collect(json.dumps(tagged(body, tag)), ip=client_ip(7),
+                                      ua=agent, timeout=10).status_code
+    assert [answers[t] for t in fixed] == [202, 202, 204, 202]
     assert len(answers) >= 150, len(answers)
     codes = {a for a in answers.values()}
     assert codes <= {202, 204, 400, 413}, codes  # never a 5xx, never a client error
@@ -235,6 +270,24 @@ def test_hostile_stream_nothing_accepted_is_lost_and_the_worker_never_restarts(
     [(rows, ids)] = system.sql("SELECT count(*), count(DISTINCT event_id) FROM events")
     assert rows == ids
     asyncio.run(assert_aggregates_equal_rebuild(system))
+    # The review's findings, on the stored rows: patterns canonicalised on load, derived
+    # values within their caps (code-point cuts), the over-budget website still matched.
+    def row(tag: str) -> tuple[Any, ...]:
+        [found] = system.sql(
+            "SELECT content_group, utm_source, utm_medium, utm_campaign, browser_family "
+            "FROM events WHERE website_id = %s AND properties->>'_h' = %s", (site, tag))
+        return tuple(found)
+
+    assert row(f"{run}:cafe")[0] == "Cafe"
+    assert row(f"{run}:utm")[1:4] == ("\U0001f600" * 100, "m" * 200, "\u4e2d" * 133)
+    assert row(f"{run}:ua")[4] == HOSTILE_UA[:100]
+    assert row(f"{run}:long")[0] is None
+    [caps] = system.sql(
+        "SELECT max(octet_length(utm_source)), max(octet_length(utm_medium)), "
+        "max(octet_length(utm_campaign)), max(octet_length(browser_family)), "
+        "max(char_length(browser_family)), max(octet_length(os_family)) "
+        "FROM events WHERE website_id = %s", (site,))
+    assert all(c is None or c <= 400 for c in caps[:4]) and caps[4] <= 100 and caps[5] <= 400
     assert system.worker_runs == worker_runs and system.procs["worker"] is worker
     assert worker.alive and worker.popen is not None and worker.popen.pid == worker_pid
     reasons: dict[str, int] = {}

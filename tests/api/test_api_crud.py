@@ -118,6 +118,23 @@ def test_website_round_trip(world: World) -> None:
     _bad(api.request("PATCH", path, {"domain": "x.example"}, key=key), 404)
 
 
+def test_content_group_patterns_are_stored_canonical(world: World) -> None:
+    """Issue-12 review finding 2: the pattern is stored as the path it names is stored
+    (`/caf%C3%A9` and `/café` are one page; `#!/` routes are `#/`), and so answered."""
+    api, key = world.api, world.user_a["apiKey"]
+    site = world.new_site(world.account_a)
+    sent = [{"name": "Cafe", "pattern": "/caf%C3%A9/*"}, {"name": "App", "pattern": "/#!/app/*"},
+            {"name": "Pct", "pattern": "/100%/*"}]
+    want = [{"name": "Cafe", "pattern": "/caf\u00e9/*"}, {"name": "App", "pattern": "/#/app/*"},
+            {"name": "Pct", "pattern": "/100%25/*"}]
+    path = f"/api/v1/websites/{site['id']}"
+    assert _ok(api.request("PATCH", path, {"content_groups": sent}, key=key))[
+        "contentGroups"] == want
+    listed = [w for w in _ok(api.request("GET", "/api/v1/websites", key=key))
+              if w["id"] == site["id"]]
+    assert listed[0]["contentGroups"] == want
+
+
 def test_duplicate_domain_in_one_account_is_400_but_fine_across_accounts(world: World) -> None:
     api = world.api
     domain = f"dup{uuid.uuid4().hex[:8]}.example"
@@ -142,6 +159,12 @@ def test_duplicate_domain_in_one_account_is_400_but_fine_across_accounts(world: 
                  "content_groups[0].pattern", id="pattern"),
     pytest.param({"excluded_ips": ["300.1.1.1"]}, "excluded_ips[0]", id="ip"),
     pytest.param({"account_id": str(uuid.UUID(int=2))}, "unknown field", id="move-account"),
+    # The issue-12 review's costliest website (~50 ms per event with the old matcher).
+    pytest.param({"content_groups": [
+        {"name": f"g{i}", "pattern": "/*?" + "a" * (193 - len(str(i))) + str(i) + "b*"}
+        for i in range(100)]}, "search cost is 19400, at most 2000", id="search-cost"),
+    pytest.param({"content_groups": [{"name": "S", "pattern": "/x%2a/*"}]},
+                 "content_groups[0].pattern: %2A", id="escaped-star"),
 ])
 def test_website_patch_refusals(world: World, body: dict[str, Any], needle: str) -> None:
     site = world.new_site(world.account_a)

@@ -123,6 +123,52 @@ def test_invalid_content_groups(groups: object, needle: str) -> None:
     assert info.value.status == 400 and needle in info.value.message
 
 
+@pytest.mark.parametrize("raw, stored", [
+    pytest.param("/caf%C3%A9/*", "/caf\u00e9/*", id="escapes-decoded"),
+    pytest.param("/cafe\u0301/*", "/caf\u00e9/*", id="nfc"),
+    pytest.param("/100%/*", "/100%25/*", id="lone-percent"),
+    pytest.param("/#!/app/*", "/#/app/*", id="hash-bang"),
+    pytest.param("/my%20page/*", "/my page/*", id="space-escape"),
+    pytest.param("/" + "%C3%A9" * 40, "/" + "\u00e9" * 40, id="241-chars-raw-41-canonical"),
+])
+def test_content_group_patterns_are_stored_canonical(raw: str, stored: str) -> None:
+    """Issue-12 review finding 2: a pattern is stored as the path it names is stored
+    (tinytrail/paths.py), so that it can match; its caps apply to that form."""
+    assert validation.content_groups([{"name": "G", "pattern": raw}]) == [
+        {"name": "G", "pattern": stored}]
+
+
+@pytest.mark.parametrize("raw, needle", [
+    pytest.param("/a%2Ab/*", "%2A decodes to '*'", id="escaped-star"),
+    pytest.param("/" + "a" * 195 + "%/*", "1-200 characters in canonical form", id="grows"),
+    pytest.param("/" + "a" * 2048, "1-200 characters", id="raw-over-the-path-cap"),
+])
+def test_patterns_without_a_canonical_form_within_the_caps_are_refused(raw: str,
+                                                                      needle: str) -> None:
+    with pytest.raises(ApiError) as info:
+        validation.content_groups([{"name": "G", "pattern": raw}])
+    assert info.value.status == 400 and needle in info.value.message
+    assert "content_groups[0].pattern" in info.value.message
+
+
+def test_content_groups_search_cost_budget() -> None:
+    """The sum of `limits.glob_search_cost` over the groups is at most 2,000: exactly the
+    budget is accepted, one step more is refused with the formula in the message."""
+    pattern = "/*" + "a" * 100 + "*"  # cost 100
+    at_budget = [{"name": f"g{i}", "pattern": pattern} for i in range(20)]
+    assert validation.content_groups(at_budget) == at_budget
+    over = [*at_budget, {"name": "x", "pattern": "/*b*"}]
+    with pytest.raises(ApiError) as info:
+        validation.content_groups(over)
+    assert info.value.status == 400
+    assert "search cost is 2001, at most 2000" in info.value.message
+    assert "'/docs/*/api/v?/*' costs 7" in info.value.message
+    # Prefixes and suffixes cost nothing: 100 long groups of the usual shapes pass.
+    usual = [{"name": f"g{i}", "pattern": f"/{'section' * 20}{i}/*"} for i in range(50)]
+    usual += [{"name": f"s{i}", "pattern": f"*/{'suffix' * 20}{i}"} for i in range(50)]
+    assert validation.content_groups(usual) == usual
+
+
 @pytest.mark.parametrize("ips, expected", [
     pytest.param(["203.0.113.7"], ["203.0.113.7"], id="ipv4"),
     pytest.param(["2001:DB8::1"], ["2001:db8::1"], id="ipv6-normalised"),

@@ -211,3 +211,30 @@ def test_event_id_check_accepts_exactly_what_uuid_accepts(value: object) -> None
     from tinytrail.event import _is_uuid
 
     assert _is_uuid(value) == _uuid_accepts(value)
+
+
+@given(st.text(max_size=300), st.integers(1, 120), st.integers(1, 300))
+def test_cut_keeps_whole_characters_within_both_caps(value: str, chars: int,
+                                                     size: int) -> None:
+    """`limits.cut` (issue-12 review findings 3 and 5): the longest prefix of whole code
+    points within `chars` characters AND `size` UTF-8 bytes."""
+    from tinytrail.limits import TextCap, cut
+
+    value = value.encode("utf-8", "replace").decode()  # no lone surrogates
+    cap = TextCap(chars=chars, bytes=size)
+    out = cut(value, cap)
+    assert value.startswith(out)
+    assert len(out) <= chars and len(out.encode()) <= size
+    if out != value:  # maximal: one more character would break a cap
+        longer = value[:len(out) + 1]
+        assert len(longer) > chars or len(longer.encode()) > size
+
+
+def test_cut_examples() -> None:
+    from tinytrail.limits import UA_FAMILY, UTM, cut
+
+    assert cut("\u4e00" * 250, UTM) == "\u4e00" * 133  # 399 bytes
+    assert cut("\U0001f600" * 150, UTM) == "\U0001f600" * 100  # 400 bytes
+    assert cut("a" * 500, UTM) == "a" * 200
+    assert cut("\u00e9" * 1000, UA_FAMILY) == "\u00e9" * 100
+    assert cut("short", UTM) == "short"

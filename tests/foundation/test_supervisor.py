@@ -85,3 +85,50 @@ def test_backoff_is_capped(clock: Any) -> None:
         now[0] = child.restart_at
         child.check(now[0])
     assert waits == [1, 2, 4, 8, 16, 30, 30, 30]
+
+
+def test_the_grace_period_outlasts_every_childs_own_shutdown_bound(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue-12 review finding 4: `tinytrail run` SIGKILLed the worker after 15 s, before
+    the worker's own 20 s watchdog. The grace is derived from the children's bounds (the
+    HTTP processes' SHUTDOWN_SECONDS, the worker's setting as the environment sets it)
+    plus a margin: 25 s with the defaults, within the 25-30 s a pod has."""
+    from streams.settings import WorkerSettings
+    from tinytrail.shutdown import SHUTDOWN_SECONDS
+
+    monkeypatch.delenv("TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT", raising=False)
+    default = WorkerSettings.model_fields["worker_shutdown_timeout"].default
+    assert supervisor.grace_seconds() == supervisor.GRACE_SECONDS == 25.0
+    assert max(default, SHUTDOWN_SECONDS) < supervisor.GRACE_SECONDS
+    monkeypatch.setenv("TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT", "40")
+    assert supervisor.grace_seconds() == 43.0  # follows the worker's setting
+    monkeypatch.setenv("TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT", "nonsense")
+    assert supervisor.grace_seconds() == 25.0  # the worker would not start: the default
+
+
+def test_stop_all_waits_the_grace_it_is_given(monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """The SIGKILL comes after the grace `stop_all` is given, not after a constant."""
+    import signal
+
+    sent: list[int] = []
+    waited: list[float] = []
+
+    class Stubborn:
+        pid = 4242
+
+        def poll(self) -> None:
+            return None
+
+        def wait(self, timeout: float | None = None) -> int:
+            if timeout is not None:
+                waited.append(timeout)
+                raise supervisor.subprocess.TimeoutExpired("worker", timeout)
+            return -9
+
+    monkeypatch.setattr(supervisor.os, "killpg", lambda pid, sig: sent.append(sig))
+    monkeypatch.setattr(supervisor.time, "monotonic", lambda: 100.0)
+    supervisor.stop_all({"worker-0": Stubborn()}, grace=43.0)  # type: ignore[dict-item]
+    assert sent == [signal.SIGTERM, signal.SIGKILL]
+    assert waited == [43.0]
+    assert "worker-0 did not stop in 43s; killing" in capsys.readouterr().out

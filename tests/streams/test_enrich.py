@@ -115,3 +115,87 @@ def test_unknown_website_is_dropped_and_bots_flagged() -> None:
     assert [e.event_id for e in kept] == [bot.event_id]
     assert kept[0].is_bot and kept[0].device_type == "bot"
     assert [(e.event_id, d.reason) for e, d in dropped] == [(gone.event_id, "unknown_website")]
+
+
+@pytest.mark.parametrize("agent", [
+    # The crawler list's `Current[\s\S]*RSS Reader` copies everything in between into the
+    # browser family: 1,017 characters, 2,017 bytes before the cap.
+    pytest.param("Current" + "\u00e9" * 1000 + "RSS Reader", id="latin1-crawler-name"),
+    pytest.param("Current" + "\U0001f600" * 1000 + "RSS Reader", id="4-byte-crawler-name"),
+    pytest.param("Mozilla/5.0 (Linux; Android 10; " + "\u00e9" * 900 + " Build/X) "
+                 "AppleWebKit/537.36 Chrome/90 Mobile Safari/537.36", id="long-device"),
+])
+def test_user_agent_families_are_capped(agent: str) -> None:
+    """Issue-12 review finding 5: families parsed from a hostile agent are aggregate keys;
+    each is within limits.UA_FAMILY (100 characters, 400 bytes), cut whole characters."""
+    from streams.enrich import EnrichContext
+    from tinytrail import limits
+
+    event = enrich_one(ev(user_agent=agent), EnrichContext(INFO))
+    assert isinstance(event, Enriched)
+    for value in (event.browser_family, event.os_family, event.device_type):
+        assert len(value) <= limits.UA_FAMILY.chars
+        assert len(value.encode()) <= limits.UA_FAMILY.bytes
+    if "Current" in agent:
+        assert event.browser_family == agent[:100]
+
+
+def test_utm_body_and_url_values_are_cut_to_the_caps() -> None:
+    """Issue-12 review finding 3, through the step: URL values (derived) are cut to
+    limits.UTM in characters AND bytes at a code-point boundary; body values were
+    refused over the caps by the collector (and the worker's decode), so they are kept."""
+    from streams.enrich import EnrichContext
+
+    url = ("https://shop.example/?utm_source=" + "\U0001f600" * 300 + "&utm_medium="
+           + "\u4e00" * 250 + "&utm_campaign=" + "a" * 300)
+    got = enrich_one(ev(url=url, utm_campaign="\u4e00" * 133), EnrichContext(INFO))
+    assert isinstance(got, Enriched)
+    assert (got.utm_source, got.utm_medium, got.utm_campaign) == (
+        "\U0001f600" * 100, "\u4e00" * 133, "\u4e00" * 133)
+
+
+async def test_a_batch_is_enriched_in_chunks_that_yield_to_the_event_loop() -> None:
+    """Issue-12 review finding 1: one slow batch must not hold the worker's event loop for
+    its whole length (heartbeats, metrics, Faust's timers). `enrich_batch_async` yields
+    between chunks: a task counting loop turns runs between every two chunks; the result
+    is `enrich_batch`'s, in order."""
+    import asyncio
+
+    from streams.enrich import enrich_batch_async
+
+    events = [ev(path=f"/blog/{i}") for i in range(1000)]
+    events[500] = ev(website_id=str(uuid.uuid4()))  # dropped, in the middle
+    turns = 0
+    done = False
+
+    async def ticker() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0)  # the ticker has started
+    before = turns
+    kept, dropped = await enrich_batch_async(events, lambda w: INFO if w == SITE else None,
+                                             chunk=200)
+    during = turns - before
+    done = True
+    await task
+    assert during >= 4  # 5 chunks of 200: at least one turn between each two
+    want_kept, want_dropped = enrich_batch(events, lambda w: INFO if w == SITE else None)
+    assert [e.event_id for e in kept] == [e.event_id for e in want_kept]
+    assert [(e.event_id, d.reason) for e, d in dropped] == [
+        (e.event_id, d.reason) for e, d in want_dropped]
+    assert all(e.content_group == "Blog" for e in kept)
+
+
+def test_the_worker_enriches_through_the_chunked_path() -> None:
+    """The worker's batch handler uses `enrich_batch_async` (not the all-at-once one)."""
+    import inspect
+
+    from streams import batch
+
+    source = inspect.getsource(batch)
+    assert "await enrich_batch_async(" in source and "enrich_batch(" not in source.replace(
+        "enrich_batch_async(", "")
