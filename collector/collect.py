@@ -41,7 +41,6 @@ from tinytrail.event import encode, event_key
 from tinytrail.ratelimit import client_bucket
 
 
-
 class Refused(Exception):
     """The request is answered with `error`; `outcome` labels the metric."""
 
