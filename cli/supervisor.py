@@ -42,7 +42,7 @@ def grace_seconds() -> float:
     shutdown bounds (the HTTP processes' `SHUTDOWN_SECONDS` and the worker's
     `worker_shutdown_timeout` as the environment sets it, the default when the
     environment holds no valid value) plus `STOP_MARGIN_SECONDS`."""
-    worker = WorkerSettings.model_fields["worker_shutdown_timeout"].default
+    worker = float(WorkerSettings.model_fields["worker_shutdown_timeout"].default)
     with contextlib.suppress(ValidationError):
         worker = WorkerSettings().worker_shutdown_timeout
     return max(SHUTDOWN_SECONDS, worker) + STOP_MARGIN_SECONDS

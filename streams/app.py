@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any, cast
 
 import faust
@@ -170,6 +171,17 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
     return app, rt
 
 
+def make_dirs(settings: WorkerSettings) -> None:
+    """Create the worker's data folder and the heartbeat file's folder, parents included
+    (Faust's own `mkdir` does not create parents: a fresh machine without `/tmp/tinytrail`
+    crashed at start-up). Raises SystemExit with one line when one cannot be made."""
+    for folder in (Path(settings.worker_data_dir), Path(settings.worker_heartbeat_file).parent):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SystemExit(f"tinytrail worker: cannot create {folder}: {exc.strerror}") from None
+
+
 def main() -> int:
     """`tinytrail worker`: run until SIGTERM/SIGINT; exit code."""
     from tinytrail.logs import setup_logging
@@ -182,6 +194,7 @@ def main() -> int:
         check_faust_version()
     except RuntimeError as exc:  # the test suite refuses it; a running worker warns
         log.warning("%s", exc)
+    make_dirs(settings)
     if settings.worker_metrics_port:
         start_metrics_server(settings.worker_metrics_port)
     app, rt = build_app(settings)

@@ -17,8 +17,8 @@ import tornado.httpclient
 import tornado.httpserver
 import tornado.netutil
 
+from cli import router
 from collector.app import RunningCollector
-from tinytrail import router
 from tinytrail.settings import CoreSettings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

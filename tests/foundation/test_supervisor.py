@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tinytrail import supervisor
+from cli import supervisor
 
 
 class FakeProc:

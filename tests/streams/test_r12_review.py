@@ -124,7 +124,7 @@ def test_the_worst_website_the_api_accepts_stays_within_its_step_budget(
 def test_the_supervisor_waits_for_the_worker_watchdog() -> None:
     """Observed: `tinytrail run` SIGTERMed with Kafka and Postgres stopped printed
     "[run] worker-0 did not stop in 15s; killing" (total 16.9 s)."""
-    from tinytrail import supervisor
+    from cli import supervisor
 
     default = WorkerSettings.model_fields["worker_shutdown_timeout"].default
     assert default < supervisor.GRACE_SECONDS
