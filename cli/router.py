@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import tornado.httpclient
 import tornado.web
@@ -88,11 +89,30 @@ class ProxyHandler(tornado.web.RequestHandler):
 
     get = post = patch = delete = options = head = put = _forward
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Like Tornado's, minus the request summary (client address, query string)."""
+        if isinstance(value, tornado.web.HTTPError) and value.status_code < 500:
+            return
+        log.error("unhandled error in %s %s", self.request.method, self.request.path,
+                  exc_info=(typ, value, tb))
+
+
+def log_request(handler: tornado.web.RequestHandler) -> None:
+    """Access log without the client address or query string (Tornado's default writes
+    both for every 4xx/5xx; a query string can carry a visitor's URL)."""
+    status = handler.get_status()
+    level = logging.ERROR if status >= 500 else logging.INFO if status >= 400 else logging.DEBUG
+    logging.getLogger("tornado.access").log(
+        level, "%d %s %s %.1fms", status, handler.request.method, handler.request.path,
+        1000.0 * handler.request.request_time(),
+    )
+
 
 def make_app(collector: str, api: str) -> tornado.web.Application:
     client = tornado.httpclient.AsyncHTTPClient(max_clients=200)
     return tornado.web.Application(
-        [(r"/.*", ProxyHandler, {"collector": collector, "api": api, "client": client})]
+        [(r"/.*", ProxyHandler, {"collector": collector, "api": api, "client": client})],
+        log_function=log_request,
     )
 
 
