@@ -53,7 +53,10 @@ export class LineChart {
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
       legend: { show: false },
       cursor: { y: false, points: { size: 7 } },
-      scales: { x: { time: true }, y: { range: (_u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      // One day (today, yesterday, a 1-day range): uPlot's own x range for a single
+      // point starts at it (the point at the left edge); give it the day, half a day
+      // each side, so the day sits in the middle under its one tick.
+      scales: { x: xs.length === 1 ? { time: true, auto: false, min: xs[0] - DAY / 2, max: xs[0] + DAY / 2 } : { time: true }, y: { range: (_u, min, max) => [0, max > 0 ? max * 1.1 : 1] } },
       axes: [
         { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, space: 60,
           incrs: DAY_INCRS, values: (_u, splits) => splits.map(dayLabel) },
