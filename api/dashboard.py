@@ -69,7 +69,7 @@ class DashboardHandler(tornado.web.StaticFileHandler):
         await super().get(path, include_body)
 
     def set_extra_headers(self, path: str) -> None:
-        if path in ("", "index.html"):
+        if path in ("", "index.html") or path.endswith(".txt"):  # unhashed names
             self.set_header("Cache-Control", "no-cache")
         else:
             self.set_header("Cache-Control", "public, max-age=31536000, immutable")

@@ -110,3 +110,28 @@ def test_the_local_router_sends_the_dashboard_to_the_api() -> None:
 
     for path in ("/", "/dashboard", "/dashboard/", "/dashboard/app-X.js"):
         assert upstream_for(path, "collector", "api") == "api"
+
+
+async def test_the_served_bundle_carries_uplots_licence() -> None:
+    """uPlot is MIT: its copyright notice must reach whoever gets the bundle. Its header
+    is a plain comment esbuild drops, so the build serves its LICENSE beside the bundle
+    and the bundle (and the CSS, which holds uPlot's) names it on its first line."""
+    assert (DIST / "index.html").is_file(), "cd dashboard && npm ci && npm run build"
+    server = tornado.httpserver.HTTPServer(tornado.web.Application(dashboard_routes(DIST)))
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    server.add_sockets(sockets)
+    base = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/dashboard/"
+    try:
+        page = (await fetch(base)).body.decode()
+        js = page.split('<script defer src="', 1)[1].split('"', 1)[0]
+        css = page.split('<link rel="stylesheet" href="', 1)[1].split('"', 1)[0]
+        for asset in (js, css):
+            first = (await fetch(base + asset)).body.decode().split("\n", 1)[0]
+            assert "uPlot" in first and "Copyright" in first and "uplot-LICENSE.txt" in first, (
+                asset, first)
+        licence = await fetch(base + "uplot-LICENSE.txt")
+        assert licence.code == 200, licence.code
+        text = licence.body.decode()
+        assert "Copyright (c)" in text and "Leon Sorokin" in text and "MIT" in text
+    finally:
+        server.stop()
