@@ -115,7 +115,9 @@ export function explain(err) {
   if (err.status === 401) return 'This API key was not accepted (401). Check it and sign in again.';
   if (err.status === 403) return 'This key may not do that (403): it needs the admin role.';
   if (err.status === 429) {
-    return `Too many requests (429): the limit is 60 per minute per key. Try again in ${err.retryAfter || 'a few'} s.`;
+    // The API says which limit it was: the key's requests per window, or (at sign-in)
+    // the failed sign-ins from this address.
+    return `Too many requests (429): ${err.message}. Try again in ${err.retryAfter || 'a few'} s.`;
   }
   return `${err.message} (${err.status})`;
 }

@@ -1,7 +1,18 @@
 // The one way the dashboard makes DOM: `h(tag, props, ...children)`.
 // Text (strings, numbers) always becomes text nodes, never markup: nothing in the
-// app parses HTML from a string. Inline `style` attributes are refused (the CSP
+// app parses HTML from a string. Bidi controls in text (a path or event name from the
+// internet can hold U+202E RIGHT-TO-LEFT OVERRIDE and make "\u202egnp.exe" read as
+// "exe.png") are shown as visible markers ("⟨U+202E⟩"), never obeyed; the cells and
+// labels holding such strings are also isolated (`<bdi>`, `unicode-bidi: isolate`). Inline `style` attributes are refused (the CSP
 // forbids them); sizes that data decide are set through the CSSOM (`el.style.x`).
+
+// LRE RLE PDF LRO RLO, LRI RLI FSI PDI, LRM RLM, ALM.
+const BIDI = /[\u202A-\u202E\u2066-\u2069\u200E\u200F\u061C]/g;
+
+/** `s` with every bidi control replaced by a visible marker such as "⟨U+202E⟩". */
+export function visible(s) {
+  return String(s).replace(BIDI, (c) => `⟨U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}⟩`);
+}
 
 const PROPS = new Set(['value', 'checked', 'disabled', 'selected', 'hidden', 'open', 'readOnly']);
 
@@ -10,7 +21,7 @@ export function h(tag, props, ...children) {
   for (const [k, v] of Object.entries(props || {})) {
     if (v === undefined || v === null || v === false) continue;
     if (k === 'class') el.className = v;
-    else if (k === 'text') el.textContent = String(v);
+    else if (k === 'text') el.textContent = visible(v);
     else if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
     else if (k === 'style' || k.startsWith('on')) throw new Error(`h(): ${k} is not allowed`);
     else if (PROPS.has(k)) el[k] = v;
@@ -23,7 +34,7 @@ export function h(tag, props, ...children) {
 export function append(el, children) {
   for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
-    el.append(typeof c === 'object' ? c : document.createTextNode(String(c)));
+    el.append(typeof c === 'object' ? c : document.createTextNode(visible(c)));
   }
   return el;
 }

@@ -7,7 +7,7 @@ import { Panel, csvButton, setBody, table } from './widgets.js';
 
 const R = '/api/v1/reports/';
 const MIN_STEPS = 2;
-const MAX_STEPS = 10;
+export const MAX_STEPS = 10;
 
 /** 2–10 steps (a path starting with `/`, or an event type / custom event name), drawn
  * as bars whose length is the share of the first step, with each step's conversion. */

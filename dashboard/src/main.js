@@ -79,6 +79,10 @@ async function loadSites() {
 }
 
 async function render(s) {
+  if (s.view === 'admin' && session.role !== 'admin') {
+    state.write({ view: state.DEFAULTS.view }); // a user key: no admin view, not in the URL either
+    return;
+  }
   current?.dispose?.();
   current = null;
   const main = h('main', { id: 'main', tabindex: '-1' });
@@ -92,7 +96,7 @@ async function render(s) {
     if (notice) main.prepend(h('p', { class: 'notice' }, notice));
   };
   try {
-    if (s.view === 'admin' && session.role === 'admin') {
+    if (s.view === 'admin') {
       await adminView(main);
     } else if (s.view === 'websites') {
       if (!sites) await loadSites();

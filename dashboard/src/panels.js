@@ -153,7 +153,8 @@ export class TimeseriesPanel extends Panel {
     this.path.value = s.path;
     const d = await get(`${R}timeseries`, this.query(), signal);
     const [, label, fmt] = SERIES.find(([v]) => v === d.metric) || SERIES[0];
-    this.caption.textContent = `${label}${d.path && d.path !== '*' ? ` of ${d.path}` : ''}, ${d.period.start} to ${d.period.end}`;
+    replace(this.caption, label, d.path && d.path !== '*' ? [' of ', h('bdi', {}, d.path)] : null,
+      `, ${d.period.start} to ${d.period.end}`);
     this.chart = this.chart || new LineChart(this.chartBox);
     this.chart.draw(d.series, label, fmt);
     replace(this.table, seriesTable(d.series, label, fmt));
@@ -316,7 +317,7 @@ export class EventsPanel extends TablePanel {
     const d = await get(`${R}custom-events`, this.query(), signal);
     setBody(this,
       table([{ key: 'name', label: 'Event' }, { key: 'count', label: 'Count', num: true }], d.rows,
-        { caption: 'Custom events', empty: s.event ? `No “${s.event}” events in this period.` : undefined }),
+        { caption: 'Custom events', empty: s.event ? ['No “', h('bdi', {}, s.event), '” events in this period.'] : undefined }),
       pager(d.page, d.rows.length === d.per_page, (p) => this.go(p)));
   }
 }

@@ -2,8 +2,8 @@
 // choices live in the URL, and the panels. A change reloads only the panels it
 // concerns, and only those on screen (the others when they scroll into view).
 import { explain } from './api.js';
-import { h } from './dom.js';
-import { FunnelPanel, RealtimePanel } from './live.js';
+import { h, replace } from './dom.js';
+import { FunnelPanel, MAX_STEPS, RealtimePanel } from './live.js';
 import {
   DevicesPanel, EventsPanel, FlowPanel, LocationsPanel, PagesPanel, SourcesPanel, SummaryPanel,
   TimeseriesPanel, countryList, countryNames,
@@ -18,9 +18,10 @@ const PERIODS = [
 ];
 const COMPARES = [['', 'No comparison'], ['previous_period', 'Previous period'], ['yoy', 'Year over year']];
 
-// Which panels a changed state key concerns ('*' = all of them).
+// Which panels a changed state key concerns ('*' = all of them; 'period' = all but
+// realtime, which takes only website_id: the last 30 minutes whatever the toolbar says).
 const CONCERNS = {
-  site: '*', period: '*', from: '*', to: '*', bots: '*', group: '*',
+  site: '*', period: 'period', from: 'period', to: 'period', bots: 'period', group: 'period',
   country: ['summary', 'pages'], compare: ['summary'], metric: ['timeseries'], path: ['timeseries'],
   src: ['sources'], event: ['events'], steps: ['funnel'],
 };
@@ -115,12 +116,43 @@ function countryField(s) {
   return wrap;
 }
 
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/** A shared or hand-edited link made sane before anything is asked: an unknown period
+ * is dropped (the default shown), a custom range needs two dates in order, a funnel
+ * has at most 10 steps. The URL is rewritten (replaceState); returns what was changed,
+ * in words, for a visible note. */
+function normalise() {
+  const s = state.read();
+  const patch = {};
+  const notes = [];
+  const fallback = PERIODS.find(([v]) => v === state.DEFAULTS.period)[1];
+  if (!PERIODS.some(([v]) => v === s.period)) {
+    Object.assign(patch, { period: state.DEFAULTS.period, from: '', to: '' });
+    notes.push(['This link’s period “', h('bdi', {}, s.period), `” is unknown: showing ${fallback}.`]);
+  } else if (s.period === 'custom') {
+    if (!DATE.test(s.from) || !DATE.test(s.to) || s.from > s.to) {
+      Object.assign(patch, { period: state.DEFAULTS.period, from: '', to: '' });
+      notes.push(`This link’s custom range needs a start and an end date: showing ${fallback}.`);
+    }
+  } else if (s.from || s.to) {
+    Object.assign(patch, { from: '', to: '' });
+  }
+  if (s.steps.length > MAX_STEPS) {
+    patch.steps = s.steps.slice(0, MAX_STEPS);
+    notes.push(`This link has ${s.steps.length} funnel steps: a funnel has at most ${MAX_STEPS}, the first ${MAX_STEPS} are shown.`);
+  }
+  if (Object.keys(patch).length) state.write(patch);
+  return notes;
+}
+
 /**
  * `sitesReady` resolves to the websites list. When the URL names a website (a bookmark,
  * a reload) the panels start at once, beside the list's request, not after it.
  * `onNoSites()` is called when the key has no website at all.
  */
 export function reportsView(main, sitesReady, onNoSites) {
+  const notes = normalise(); // before the panels read the state
   let sites = [];
   const bar = h('div', { class: 'toolbar-wrap' }, h('p', { class: 'loading' }, 'Loading websites…'));
   const summary = new SummaryPanel();
@@ -130,14 +162,17 @@ export function reportsView(main, sitesReady, onNoSites) {
   panels.forEach((p) => p.noteFor(state.read()));
   // A country's name, once the locations report has given it, goes into every note.
   panels.find((p) => p.id === 'locations').onNames = () => panels.forEach((p) => p.noteFor(state.read()));
-  main.append(h('h1', { class: 'sr-only' }, 'Reports'), bar, countryList,
+  const linkNote = h('p', { class: 'notice link-note', role: 'status' });
+  main.append(h('h1', { class: 'sr-only' }, 'Reports'), linkNote, bar, countryList,
     h('div', { class: 'grid' }, panels.map((p) => p.el)));
   let io = null;
   const start = () => {
     io = lazy(panels);
     realtime.show();
   };
-  if (state.read().site) start();
+  // A link's content group is checked against the website first (an unknown one would
+  // show that group's empty figures while the toolbar says "All pages").
+  if (state.read().site && !state.read().group) start();
   sitesReady.then((list) => {
     sites = list;
     if (!list.length) {
@@ -145,7 +180,16 @@ export function reportsView(main, sitesReady, onNoSites) {
       return;
     }
     let s = state.read();
-    if (!list.some((w) => w.id === s.site)) s = state.write({ site: list[0].id });
+    if (!list.some((w) => w.id === s.site)) {
+      if (s.site) notes.push('This link’s website is not one of yours: showing your first website.');
+      s = state.write({ site: list[0].id });
+    }
+    const site = list.find((w) => w.id === s.site);
+    if (s.group && !(site.contentGroups || []).some((g) => g.name === s.group)) {
+      notes.push([`${site.domain} has no content group “`, h('bdi', {}, s.group), '”: showing all pages.']);
+      s = state.write({ group: '' });
+    }
+    if (notes.length) replace(linkNote, notes.map((n) => [n, ' ']));
     bar.replaceChildren(toolbar(s, sites));
     if (!io) start();
   }).catch((err) => {
@@ -170,7 +214,9 @@ export function reportsView(main, sitesReady, onNoSites) {
     const ids = new Set();
     for (const k of changed) {
       const c = CONCERNS[k];
-      (c === '*' ? panels.map((p) => p.id) : c).forEach((id) => ids.add(id));
+      const all = panels.map((p) => p.id);
+      (c === '*' ? all : c === 'period' ? all.filter((id) => id !== 'realtime') : c)
+        .forEach((id) => ids.add(id));
     }
     for (const p of panels) {
       if (ids.has(p.id)) p.invalidate();

@@ -12,11 +12,16 @@ function fieldOf(message) {
   return hit ? hit[1] : null;
 }
 
-/** "Name: /pattern" per line <-> [{name, pattern}] */
+/** "Name: /pattern" per line <-> [{name, pattern}]. A line is split at its first ':'
+ * followed by a '/' (spaces between allowed): patterns start with '/' and may hold ':'
+ * ("/v1:batch/*"), names may hold ':' but not ": /". Without one, at the first ':' (the
+ * API then names what is wrong with the pattern). */
 function groupsToText(groups) { return groups.map((g) => `${g.name}: ${g.pattern}`).join('\n'); }
 function textToGroups(text) {
   return text.split('\n').map((l) => l.trim()).filter(Boolean).map((line) => {
-    const i = line.lastIndexOf(':');
+    const m = /^(.*?)\s*:\s*(\/.*)$/.exec(line);
+    if (m) return { name: m[1].trim(), pattern: m[2].trim() };
+    const i = line.indexOf(':');
     return i < 0 ? { name: line, pattern: '' } : { name: line.slice(0, i).trim(), pattern: line.slice(i + 1).trim() };
   });
 }
@@ -63,7 +68,7 @@ function websiteForm(site, onDone, onCancel) {
     h('label', { for: ids[k] }, label), hint ? h('p', { class: 'hint' }, hint) : null, inputs[k], errors[k]);
   const form = h('form', { class: 'website-form', novalidate: true },
     row('domain', 'Domain'),
-    row('groups', 'Content groups', 'One per line: Name: /path/glob* (first match wins)'),
+    row('groups', 'Content groups', 'One per line: Name: /path/glob* (first match wins; a name may not hold “: /”)'),
     row('ips', 'Excluded IP addresses', 'Addresses or CIDR ranges, one per line'),
     formError,
     h('div', { class: 'row' }, h('button', { type: 'submit', class: 'primary' }, site ? 'Save' : 'Add website'),
@@ -82,11 +87,11 @@ function websiteForm(site, onDone, onCancel) {
     } catch (err) {
       const k = err instanceof ApiError && err.status === 400 ? fieldOf(err.message) : null;
       if (k) {
-        errors[k].textContent = err.message;
+        replace(errors[k], err.message);
         inputs[k].setAttribute('aria-invalid', 'true');
         inputs[k].focus();
       } else {
-        formError.textContent = explain(err);
+        replace(formError, explain(err));
       }
     }
   });
@@ -128,10 +133,11 @@ export function websitesView(main, sites, reload) {
             notice.textContent = explain(err);
           }
         } }, 'Yes, delete');
+        const cancel = h('button', { type: 'button', class: 'cancel', onclick: show }, 'Cancel');
         replace(li, h('div', { class: 'confirm-box', role: 'alertdialog', 'aria-label': 'Confirm deletion' },
           h('p', {}, `Delete ${w.domain} and all its events and reports? This cannot be undone.`),
-          h('div', { class: 'row' }, yes, h('button', { type: 'button', class: 'cancel', onclick: show }, 'Cancel'))));
-        yes.focus();
+          h('div', { class: 'row' }, yes, cancel)));
+        cancel.focus(); // the safe choice: Enter right after "Delete" must not delete
       };
       show();
       return li;

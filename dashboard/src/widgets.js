@@ -100,7 +100,7 @@ export class Panel {
     } catch (err) {
       if (controller.signal.aborted || gen !== this.generation) return;
       this.el.dataset.state = 'error';
-      this.status.textContent = explain(err);
+      replace(this.status, explain(err));
       this.status.className = 'panel-status error';
       if (!(err instanceof ApiError)) console.warn(err);
     } finally {
@@ -156,21 +156,25 @@ export function tabs(label, options, current, onpick) {
     }, text)));
 }
 
-/** A button that downloads the API's own CSV for `path` and `query()`. */
+/** A button that downloads the API's own CSV for `path` and `query()`; a failed
+ * download is said beside it (role=alert), not only in a tooltip. */
 export function csvButton(path, query, label = 'CSV') {
   const btn = h('button', { type: 'button', class: 'csv', title: 'Download the API’s CSV' }, label);
+  const msg = h('span', { class: 'field-error csv-error', role: 'alert' });
   btn.addEventListener('click', async () => {
     btn.disabled = true;
+    msg.textContent = '';
+    btn.classList.remove('failed');
     try {
       await downloadCsv(path, query());
     } catch (err) {
-      btn.title = explain(err);
+      replace(msg, `CSV download failed: ${explain(err)}`);
       btn.classList.add('failed');
     } finally {
       btn.disabled = false;
     }
   });
-  return btn;
+  return h('span', { class: 'csv-tool' }, btn, msg);
 }
 
 export function setBody(panel, ...children) { replace(panel.body, ...children); }

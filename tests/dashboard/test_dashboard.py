@@ -705,6 +705,8 @@ async def test_sign_in_messages_and_backing_off_on_429(stack: Stack, browser: Ch
     await b("waitFn", expr="document.querySelector('form.signin [role=alert]').textContent")
     msg = await b("eval", expr="document.querySelector('form.signin [role=alert]').textContent")
     assert "Too many requests (429)" in msg and "Try again in" in msg, msg
+    # The API's own words: which limit it was (here the key's, at 5 per 20 s).
+    assert "rate limit of 5 requests per 20 s exceeded" in msg, msg
 
     # 429 while loading panels: one pause for all of them, no request until Retry-After
     # has passed, then every panel loads.
