@@ -19,12 +19,12 @@ import tornado.web
 from tornado.httpclient import AsyncHTTPClient
 
 from api.dashboard import dashboard_routes
+from cli import router
 from tests.dashboard.browser import Chromium
 from tests.dashboard.stack import Stack
 from tests.dashboard.ui import clean, open_dashboard, settle
 from tests.reports import traffic as T
 from tests.reports.e2e_services import Http
-from tinytrail import router
 
 SERVICES = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka, pytest.mark.browser,
             pytest.mark.slow]
