@@ -107,7 +107,7 @@ def glob_pattern(value: Any, field: str) -> str:
     control characters (write a space as `%20`); in canonical form
     (`tinytrail.paths.canonical_pattern`: `/caf%C3%A9/*` -> `/café/*`, `/#!/app/*` ->
     `/#/app/*`, the stored path's spelling) 1-200 characters with at most 8 wildcards
-    (`*` and `?` together; DECISIONS.md). Returns the canonical pattern (what is stored);
+    (`*` and `?` together; docs/RULES.md). Returns the canonical pattern (what is stored);
     raises ApiError(400) naming `field`."""
     if not isinstance(value, str):
         raise ApiError(400, f"{field} must be a string")

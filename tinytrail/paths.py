@@ -1,4 +1,4 @@
-"""The canonical path (DECISIONS "The canonical path"): one page, one string.
+"""The canonical path (docs/RULES.md, "The canonical path"): one page, one string.
 
 `canonical_path(raw)` turns what a tracker sent as `path` into what is stored,
 aggregated, matched against content groups and funnel steps:

@@ -1,7 +1,7 @@
 """CSV export: RFC 4180, UTF-8, header row, formula-injection guard.
 
 Cells starting with `=`, `+`, `-`, `@`, tab or CR get a leading `'` so that spreadsheets
-do not evaluate them (DECISIONS.md; OWASP's CSV-injection list: some spreadsheets drop a
+do not evaluate them (docs/RULES.md; OWASP's CSV-injection list: some spreadsheets drop a
 leading tab or CR and then read the formula behind it). So do cells where one of those
 four comes after leading blanks: whitespace of any kind (space, NBSP, LF, ideographic
 space) and invisible format characters (zero-width space, BOM; Unicode categories Z* and

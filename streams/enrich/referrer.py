@@ -1,6 +1,6 @@
 """Referrer -> channel and referrer domain, from maintained referrer data.
 
-Channels, first rule that matches wins (contract + DECISIONS.md):
+Channels, first rule that matches wins (contract + docs/RULES.md):
   Paid Search     referrer is a search engine and utm_medium contains cpc, ppc or paid
   Organic Search  referrer is a search engine
   Social          referrer is a social network
@@ -10,7 +10,7 @@ Channels, first rule that matches wins (contract + DECISIONS.md):
 A referrer on the website's own domain (or a subdomain of it) is internal
 navigation, not a source: it yields no referrer domain.
 
-The referrer host (DECISIONS.md, "Referrer hosts"): lower case, no port, no userinfo, no
+The referrer host (docs/RULES.md, "Referrer hosts"): lower case, no port, no userinfo, no
 trailing dot, internationalised names in Unicode (UTS 46 via `idna`:
 `xn--bcher-kva.example` and `BÜCHER.example` both become `bücher.example`) unless the
 Unicode form is a lookalike (mixed scripts, or Latin-looking Cyrillic/Greek under an ASCII

@@ -1,4 +1,4 @@
-"""Viewport width (CSS pixels) -> bucket (DECISIONS.md): <=375, 376-768, 769-1024, 1025-1440,
+"""Viewport width (CSS pixels) -> bucket (docs/RULES.md): <=375, 376-768, 769-1024, 1025-1440,
 >=1441; missing -> unknown.
 
 0 is a width, not a missing value: a page in a hidden or pre-rendered tab, or an iframe

@@ -29,7 +29,7 @@ from tinytrail.paths import canonical_path
     ("/#!/app/*", "/#!/app/home"),          # hash-bang route (stored as /#/app/...)
 ])
 def test_an_accepted_pattern_matches_the_page_it_names(pattern: str, sent_path: str) -> None:
-    """DECISIONS: "/caf%C3%A9 and /café are one page"; a pattern is "a glob on the path".
+    """docs/RULES.md: "/caf%C3%A9 and /café are one page"; a pattern is "a glob on the path".
     The API accepted each pattern (200, api/validation.py glob_pattern) and stored it as
     sent; the worker matched it against the canonical path, so it never matched. Now the
     API stores it canonical, and the worker canonicalises what was stored before."""
