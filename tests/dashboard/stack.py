@@ -36,7 +36,6 @@ from tests.reports import traffic as T
 from tests.reports.e2e_services import Http
 from tests.streams.workerproc import applied_messages, produce, start_worker, stop, wait_group
 from tests.system_harness import free_port, wait_for
-from tinytrail.event import RawEvent
 from tinytrail.settings import CoreSettings
 from tinytrail.topics import ensure_topics, raw_events_topic
 
@@ -132,20 +131,6 @@ def _health(base: str) -> bool:
     return requests.get(base + "/health", timeout=2).status_code == 200
 
 
-def raw_of(hit: T.Hit, event_id: str) -> RawEvent:
-    """The message the collector would have produced for a past hit."""
-    b = hit.body
-    return RawEvent(
-        event_id=event_id, received_at_ms=hit.ms, website_id=hit.site.id,
-        visitor_id=hit.visitor, event_type=b["event_type"], url=b["url"], path=b["path"],
-        referrer=b.get("referrer"), user_agent=hit.user_agent,
-        screen_width=b.get("screen_width"), screen_height=b.get("screen_height"),
-        name=b["properties"]["name"] if b["event_type"] == "custom" else None,
-        properties=b.get("properties"), utm_source=b.get("utm_source"),
-        utm_medium=b.get("utm_medium"), utm_campaign=b.get("utm_campaign"),
-        is_bot=T.AGENTS[hit.agent].bot, is_excluded=hit.site.is_excluded(hit.ip))
-
-
 def country_visit(site: T.Site, n: int) -> list[dict[str, Any]]:
     """A plain visit: "/", then /pricing for every other visitor."""
     paths = ["/", "/pricing"] if n % 2 == 0 else ["/"]
@@ -176,7 +161,7 @@ async def _traffic(stack: Stack, sites: list[T.Site], today: dt.date, start: dt.
     until = min(int(dt.datetime.combine(today, dt.time(), dt.UTC).timestamp() * 1000),
                 int(start.timestamp() * 1000) - 45 * 60_000)
     hist = T.history(rnd, sites, days, until, visitors_per_day=10)
-    raw = [raw_of(h, str(uuid.UUID(int=rnd.getrandbits(128), version=4))) for h in hist]
+    raw = [T.raw_of(h, str(uuid.UUID(int=rnd.getrandbits(128), version=4))) for h in hist]
     await produce(stack.settings.kafka_bootstrap, raw_events_topic(stack.settings), raw)
 
     plan = T.today_plan(rnd, sites, visitors=12)

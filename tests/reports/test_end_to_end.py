@@ -55,20 +55,6 @@ METRICS = ["visits", "pageviews", "unique_pageviews", "bounce_rate", "avg_sessio
            "landing_page_entries", "exit_page_exits"]
 
 
-def raw_of(hit: T.Hit, event_id: str) -> RawEvent:
-    """The message the collector would have produced for this hit."""
-    b = hit.body
-    return RawEvent(
-        event_id=event_id, received_at_ms=hit.ms, website_id=hit.site.id,
-        visitor_id=hit.visitor, event_type=b["event_type"], url=b["url"], path=b["path"],
-        referrer=b.get("referrer"), user_agent=hit.user_agent,
-        screen_width=b.get("screen_width"), screen_height=b.get("screen_height"),
-        name=b["properties"]["name"] if b["event_type"] == "custom" else None,
-        properties=b.get("properties"), utm_source=b.get("utm_source"),
-        utm_medium=b.get("utm_medium"), utm_campaign=b.get("utm_campaign"),
-        is_bot=T.AGENTS[hit.agent].bot, is_excluded=hit.site.is_excluded(hit.ip))
-
-
 async def send_today(http: Http, base: str, plan: list[list[T.Planned]]
                      ) -> dict[str, tuple[int, int, int]]:
     """Each visitor's requests in order, one per round; tag -> (status, sent ms, done ms)."""
@@ -178,7 +164,7 @@ async def test_every_report_equals_a_plain_reference(core_settings: CoreSettings
             until = min(int(dt.datetime.combine(today, dt.time(), dt.UTC).timestamp() * 1000),
                         int(start.timestamp() * 1000) - 45 * 60_000)
             hist = T.history(rnd, sites, days, until, visitors_per_day=14)
-            hist_raw = [raw_of(h, str(uuid.UUID(int=rnd.getrandbits(128), version=4)))
+            hist_raw = [T.raw_of(h, str(uuid.UUID(int=rnd.getrandbits(128), version=4)))
                         for h in hist]
             topic = raw_events_topic(settings)
             await produce(settings.kafka_bootstrap, topic, hist_raw)

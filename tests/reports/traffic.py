@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tinytrail.event import RawEvent
+
 GAP_MS = 30 * 60 * 1000
 DAY_MS = 86_400_000
 TAG = "tt_req"  # query parameter naming the request a collected event came from
@@ -447,3 +449,18 @@ def today_plan(rnd: random.Random, sites: list[Site], visitors: int) -> list[lis
         "website_id": site.id, "event_type": "custom", "path": "/", "properties": {"n": 1},
         "url": f"https://{site.domain}/?{TAG}={tag()}"}), 400, False)])
     return out
+
+
+def raw_of(hit: Hit, event_id: str) -> RawEvent:
+    """The message the collector would have produced for `hit` (to send past days
+    straight to the raw topic, where the collector would stamp them with today)."""
+    b = hit.body
+    return RawEvent(
+        event_id=event_id, received_at_ms=hit.ms, website_id=hit.site.id,
+        visitor_id=hit.visitor, event_type=b["event_type"], url=b["url"], path=b["path"],
+        referrer=b.get("referrer"), user_agent=hit.user_agent,
+        screen_width=b.get("screen_width"), screen_height=b.get("screen_height"),
+        name=b["properties"]["name"] if b["event_type"] == "custom" else None,
+        properties=b.get("properties"), utm_source=b.get("utm_source"),
+        utm_medium=b.get("utm_medium"), utm_campaign=b.get("utm_campaign"),
+        is_bot=AGENTS[hit.agent].bot, is_excluded=hit.site.is_excluded(hit.ip))
