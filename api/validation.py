@@ -41,12 +41,12 @@ def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
 def text(value: Any, field: str, *, max_len: int, min_len: int = 1) -> str:
     if not isinstance(value, str):
         raise ApiError(400, f"{field} must be a string")
-    value = value.strip()
-    if not min_len <= len(value) <= max_len:
+    stripped: str = value.strip()
+    if not min_len <= len(stripped) <= max_len:
         raise ApiError(400, f"{field} must be {min_len}-{max_len} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if any(ord(c) < 32 or ord(c) == 127 for c in stripped):
         raise ApiError(400, f"{field} must not contain control characters")
-    return value
+    return stripped
 
 
 def domain(value: Any) -> str:

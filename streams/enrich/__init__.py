@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
@@ -38,7 +38,6 @@ class EnrichContext:
     """What the steps may look up: the event's website (None = unknown/deleted)."""
 
     website: WebsiteInfo | None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 Step = Callable[[Enriched, EnrichContext], "Enriched | Drop"]
