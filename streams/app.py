@@ -16,22 +16,22 @@ import logging
 from pathlib import Path
 from typing import Any, cast
 
-import faust
 from prometheus_client import Counter
 
 from streams.consumer import (
     BatchingConsumer,
     BoundedWorker,
-    KpartTable,
     RawBatch,
+    StreamT,
     WorkerApp,
+    add_kpart_table,
     check_faust_version,
+    raw_topic,
 )
 from streams.offsets import STALL_TICKS
 from streams.retention import run_retention
 from streams.runtime import Runtime
 from streams.settings import WorkerSettings
-from streams.topics import raw_topic
 from streams.windows import expire
 
 __all__ = ["FETCHES_PER_BATCH", "STALL_TICKS", "Runtime", "build_app", "main"]
@@ -44,7 +44,7 @@ LOST_FETCHES = Counter("tinytrail_worker_lost_fetches_total",
                        " (batches cleared from its queue are not counted; the stall check"
                        " re-seeks either way)")
 
-def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
+def build_app(settings: WorkerSettings) -> tuple[WorkerApp, Runtime]:
     app = WorkerApp(
         f"{settings.topic_prefix}-worker",
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -74,11 +74,7 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
         producer_linger=0.005,
     )
     rt = Runtime(app, settings)
-    rt.windows = app.tables.add(
-        KpartTable(app, name="rt_windows", partitions=settings.events_partitions,
-                   schema=faust.Schema(key_serializer="json", value_serializer="json"),
-                   beacon=app.tables.beacon)
-    )
+    rt.windows = add_kpart_table(app, "rt_windows", settings.events_partitions, rt.raw_topic)
     topic = raw_topic(app, settings)
     app.topics.add(topic)  # subscribed (assignment, co-partitioned tables), read in bulk
     fetched = app.channel(maxsize=2 * FETCHES_PER_BATCH)
@@ -103,12 +99,9 @@ def build_app(settings: WorkerSettings) -> tuple[faust.App, Runtime]:
 
     consumer = cast(BatchingConsumer, app.consumer)  # WorkerApp builds this class
     consumer.bind(topic.get_topic_name(), deliver, after_seek)
-    windows = cast(KpartTable, rt.windows)
-    for table in (windows, rt.sessions.table):
-        table.source_topic = topic.get_topic_name()
 
     @app.agent(fetched, concurrency=1)
-    async def process(stream: faust.StreamT[RawBatch]) -> None:
+    async def process(stream: StreamT[RawBatch]) -> None:
         rt.agent_started.set()  # the stream is subscribed to the channel by now
         async for batches in stream.take(FETCHES_PER_BATCH, within=settings.batch_window):
             await rt.handle_batches(batches)

@@ -1,14 +1,19 @@
-"""Everything the worker overrides of Faust, in one module (faust-streaming
+"""Everything of Faust the worker uses, in one module: no other module imports `faust`
+(tests/foundation/test_layers.py). The overrides were written for faust-streaming
 `FAUST_WRITTEN_FOR`; `tests/streams/test_faust_version.py` fails on any other
-version, so an upgrade re-reads these overrides first):
+version, so an upgrade re-reads this module first:
 
 * `BatchingConsumer`: the bulk path for the raw topic (below), `perform_seek`
   followed by the worker's seek to Postgres' offsets (`bind(after_seek=...)`), and
   the consumer bookkeeping a seek must align (`seek_to`, `read_positions`).
 * `BatchingTransport`, `WorkerApp`: make Faust build that consumer.
-* `KpartTable`: a table whose key names its changelog partition, with the
-  partition-count check Faust's own tables make (changelog == raw topic).
+* `KpartTable` (declared by `add_kpart_table`): a table whose key names its changelog
+  partition, with the partition-count check Faust's own tables make (changelog ==
+  raw topic), also for changelog records the worker writes itself (`verify_partitions`).
+* `register_codec`: a changelog value codec from two functions (the sessions' one).
+* `raw_topic`, `dlq_topic`: the raw and dead-letter topics bound to the app.
 * `BoundedWorker`: Faust's worker with a bounded SIGTERM/SIGINT shutdown.
+* `StreamT`, `TopicT`, `TP`, `PartitionsMismatch`: Faust's names the other modules use.
 
 The bulk path for the raw events topic:
 
@@ -47,12 +52,24 @@ import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import faust
+from faust import StreamT, TopicT
 from faust.exceptions import PartitionsMismatch
+from faust.serializers import codecs
 from faust.transport.drivers import aiokafka as faust_kafka
 from faust.types import TP
+
+from tinytrail.settings import CoreSettings
+from tinytrail.topics import deadletter_topic, raw_events_topic
+
+__all__ = [
+    "FAUST_WRITTEN_FOR", "TP", "AfterSeek", "BatchingConsumer", "BatchingTransport",
+    "BoundedWorker", "Deliver", "KpartTable", "PartitionsMismatch", "RawBatch", "RawRecord",
+    "StreamT", "TopicT", "WorkerApp", "add_kpart_table", "check_faust_version", "dlq_topic",
+    "faust_version", "raw_topic", "read_positions", "register_codec",
+]
 
 log = logging.getLogger("tinytrail.streams.consumer")
 
@@ -213,15 +230,23 @@ class KpartTable(faust.Table[Any, Any]):
     1 of "<...>|<kpart>|<...>". Faust's tables check, on the first write from a source
     topic, that the changelog has as many partitions as that topic (else a key's
     partition would not be its raw partition's); the same check is made here, against
-    the raw topic (`source_topic`, set by the worker), once."""
+    the raw topic (`source_topic`), once: before Faust writes a key (`partition_for_key`)
+    and before the worker writes changelog records itself (`verify_partitions`).
+    `from_changelog`: turns a value read back from the changelog (json-decoded) into
+    the table's value during recovery (None: kept as decoded)."""
 
     source_topic: str | None = None
+    from_changelog: Callable[[Any], Any] | None = None
     _tt_partitions_checked = False
 
     def partition_for_key(self, key: Any) -> int | None:
+        self.verify_partitions()
+        return int(str(key).split("|")[1])
+
+    def verify_partitions(self) -> None:
+        """The partition-count check, until it has passed once (`check_partitions`)."""
         if not self._tt_partitions_checked and self.source_topic is not None:
             self.check_partitions(self.source_topic)
-        return int(str(key).split("|")[1])
 
     def check_partitions(self, source_topic: str) -> None:
         """Raise `PartitionsMismatch` when `source_topic` and this table's changelog
@@ -237,6 +262,69 @@ class KpartTable(faust.Table[Any, Any]):
                 f" {change_n} partitions, source topic {source_topic!r} has {source_n}"
             )
         self._tt_partitions_checked = True
+
+    def _to_value(self, v: Any) -> Any:
+        convert = self.from_changelog
+        return v if convert is None else convert(v)
+
+
+def add_kpart_table(app: faust.App, name: str, partitions: int, source_topic: str, *,
+                    value_serializer: str = "json",
+                    from_changelog: Callable[[Any], Any] | None = None) -> KpartTable:
+    """Declare a `KpartTable` on `app`: json keys, `value_serializer` values (a codec
+    name: "json" or one of `register_codec`), `partitions` changelog partitions checked
+    against `source_topic` before the first write."""
+    table = cast(KpartTable, app.tables.add(KpartTable(
+        app, name=name, partitions=partitions,
+        schema=faust.Schema(key_serializer="json", value_serializer=value_serializer),
+        beacon=app.tables.beacon,
+    )))
+    # Faust derives the changelog WRITE serializer from value_type (json, which would
+    # write a `Session` as an object); the schema above only governs reading back.
+    table.value_serializer = value_serializer
+    table.source_topic = source_topic
+    table.from_changelog = from_changelog
+    return table
+
+
+def register_codec(name: str, dumps: Callable[[Any], bytes],
+                   loads: Callable[[bytes], Any]) -> codecs.Codec:
+    """Register a Faust codec `name` made of `dumps` / `loads`; returns it."""
+
+    class FunctionCodec(codecs.Codec):
+        def _dumps(self, obj: Any) -> bytes:
+            return dumps(obj)
+
+        def _loads(self, s: bytes) -> Any:
+            return loads(s)
+
+    codec = FunctionCodec()
+    codecs.register(name, codec)
+    return codec
+
+
+# The worker's topics: raw events in, dead letters out (raw bytes, never pickle). Both
+# are created by `tinytrail migrate` (tinytrail.topics) with their declared partitions
+# and retention; here they are only bound to the Faust app.
+
+
+def _bytes_topic(app: faust.App, name: str) -> TopicT:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        internal=False,
+    )
+
+
+def raw_topic(app: faust.App, settings: CoreSettings) -> TopicT:
+    return _bytes_topic(app, raw_events_topic(settings))
+
+
+def dlq_topic(app: faust.App, settings: CoreSettings) -> TopicT:
+    return _bytes_topic(app, deadletter_topic(settings))
 
 
 class BoundedWorker(faust.Worker):

@@ -30,18 +30,16 @@ import time
 from collections.abc import Sequence
 from typing import Any, cast
 
-import faust
 import orjson
 import redis.asyncio as aioredis
 from prometheus_client import Counter
 
 from streams.batch import BatchPath, Record
-from streams.consumer import BatchingConsumer, RawBatch, read_positions
+from streams.consumer import BatchingConsumer, RawBatch, WorkerApp, dlq_topic, read_positions
 from streams.offsets import StallCheck
 from streams.session_state import SessionTable
 from streams.settings import WorkerSettings
 from streams.sink import DeadLetter, Phases, Sink
-from streams.topics import dlq_topic
 from streams.websites import WebsiteCache
 from tinytrail.db import make_pool, open_pool
 from tinytrail.topics import raw_events_topic
@@ -61,7 +59,7 @@ STALE = Counter("tinytrail_worker_stale_batches_total",
 class Runtime:
     """The worker's services (pool, Redis, caches, sink) and the per-batch logic."""
 
-    def __init__(self, app: faust.App, settings: WorkerSettings) -> None:
+    def __init__(self, app: WorkerApp, settings: WorkerSettings) -> None:
         self.app = app
         self.settings = settings
         self.pool = make_pool(settings, name="worker", max_size=3,
@@ -71,7 +69,8 @@ class Runtime:
                                      settings.website_negative_ttl)
         self.phases = Phases()
         self.raw_topic = raw_events_topic(settings)
-        self.sessions = SessionTable(app, settings.events_partitions, settings.kafka_bootstrap)
+        self.sessions = SessionTable(app, settings.events_partitions, settings.kafka_bootstrap,
+                                     self.raw_topic)
         self.sink = Sink(
             self.pool, group=str(app.conf.id), topic=self.raw_topic,
             store=self.sessions, phases=self.phases,

@@ -7,7 +7,9 @@ The sink asks a session store for the visitor's latest session of the day
   "<website>|<kpart>|<visitor>|<day>|<bot>", changelog partition <kpart> (the raw
   partition: `KpartTable`), so the worker that owns raw partition p holds, and recovers
   on assignment, exactly the sessions of p (docs/RULES.md, "Co-partitioned state").
-  Values are `Session`s, serialised by the `tt_session` codec.
+  Values are `Session`s, serialised by the `tt_session` codec (`dump_value`,
+  `load_value`). The Faust side (the table class, the codec registry) is
+  `streams/consumer.py`'s; this module holds the store's logic.
 * `SessionStore`: what the sink needs of a store (tests use a dict-backed one).
 
 Postgres stays the source of truth: a batch's events, aggregate deltas and offsets
@@ -34,7 +36,10 @@ whole rest of a batch. So the store updates the table's in-memory data directly 
 writes the changelog records itself, in bulk: one aiokafka record batch per partition
 (`create_batch` / `send_batch`), in the format Faust's recovery reads (json key, the
 session as a json array, `None` to delete). Faust still declares the changelog topic,
-assigns its partitions with the raw topic's and recovers the table from it.
+assigns its partitions with the raw topic's and recovers the table from it. The check
+Faust's own writes make is made here too (`KpartTable.verify_partitions`): a changelog
+with another partition count than the raw topic's is never written (`PartitionsMismatch`,
+logged by the sink; the partitions are then reloaded from Postgres on every batch).
 """
 
 from __future__ import annotations
@@ -44,17 +49,15 @@ import logging
 import operator
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
-import faust
 import orjson
 import psycopg
 from aiokafka import AIOKafkaProducer
-from faust.serializers import codecs
 from prometheus_client import Counter
 from psycopg.rows import tuple_row
 
-from streams.consumer import KpartTable
+from streams.consumer import WorkerApp, add_kpart_table, register_codec
 from streams.sessions import Deltas, Session, SessionKey, apply_event, new_session
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
 from tinytrail.days import DAY_MS, day_start
@@ -74,19 +77,15 @@ _GROUPS = _FIELDS.index("seen_groups")
 NO_FLOOR = 1 << 30  # a day no event reaches: nothing is known complete
 
 
-class SessionCodec(codecs.Codec):
-    """`Session` <-> JSON array of its fields (sets as sorted lists); marks are objects."""
-
-    def _dumps(self, obj: Any) -> bytes:
-        if isinstance(obj, Session):
-            vals = list(_VALUES(obj))
-            vals[_PAGES] = sorted(obj.seen_pages)
-            vals[_GROUPS] = sorted(obj.seen_groups)
-            return orjson.dumps(vals)
-        return orjson.dumps(obj)
-
-    def _loads(self, s: bytes) -> Any:
-        return from_json(orjson.loads(s))
+def dump_value(obj: Any) -> bytes:
+    """A changelog value: a `Session` as the JSON array of its fields (sets as sorted
+    lists); a mark as its JSON object."""
+    if isinstance(obj, Session):
+        vals = list(_VALUES(obj))
+        vals[_PAGES] = sorted(obj.seen_pages)
+        vals[_GROUPS] = sorted(obj.seen_groups)
+        return orjson.dumps(vals)
+    return orjson.dumps(obj)
 
 
 def from_json(v: Any) -> Any:
@@ -99,16 +98,12 @@ def from_json(v: Any) -> Any:
     return sess
 
 
-class SessionsKpartTable(KpartTable):
-    """Faust's recovery decodes changelog values with the app's json codec; turn the
-    session arrays back into `Session`s as they are applied."""
-
-    def _to_value(self, v: Any) -> Any:
-        return from_json(v)
+def load_value(s: bytes) -> Any:
+    """`dump_value`'s bytes -> `Session` or mark."""
+    return from_json(orjson.loads(s))
 
 
-SESSION_CODEC = SessionCodec()
-codecs.register("tt_session", SESSION_CODEC)
+SESSION_CODEC = register_codec("tt_session", dump_value, load_value)
 
 
 def table_key(k: SessionKey) -> str:
@@ -203,18 +198,17 @@ class SessionStore(Protocol):
 class SessionTable:
     """The worker's session store: a Faust table plus one mark per partition."""
 
-    def __init__(self, app: faust.App, partitions: int, bootstrap: str) -> None:
+    def __init__(self, app: WorkerApp, partitions: int, bootstrap: str,
+                 source_topic: str) -> None:
+        """Declares the table `sessions` on `app`: `partitions` changelog partitions, as
+        many as `source_topic` (the raw topic) has, checked before the first write."""
         self.app = app
         self.bootstrap = bootstrap
         self._producer: AIOKafkaProducer | None = None
-        self.table = cast(SessionsKpartTable, app.tables.add(SessionsKpartTable(
-            app, name="sessions", partitions=partitions,
-            schema=faust.Schema(key_serializer="json", value_serializer="tt_session"),
-            beacon=app.tables.beacon,
-        )))
-        # Faust derives the changelog WRITE serializer from value_type (json, which would
-        # write a Session as an object); the schema above only governs reading back.
-        self.table.value_serializer = "tt_session"
+        # Faust's recovery decodes changelog values with json; `from_json` turns the
+        # session arrays back into `Session`s as they are applied.
+        self.table = add_kpart_table(app, "sessions", partitions, source_topic,
+                                     value_serializer="tt_session", from_changelog=from_json)
         self._max_day: dict[int, int] = {}  # newest event day written, per partition
 
     # -- reads (hot path: the store's dict directly, no changelog)
@@ -252,17 +246,20 @@ class SessionTable:
 
     async def _write(self, records: Mapping[int, list[tuple[str, Any]]]) -> None:
         """Per partition, in order: (table key, value or None to delete). Returns once
-        Kafka acknowledged them all."""
+        Kafka acknowledged them all. Raises `PartitionsMismatch`, writing nothing, when
+        the changelog's partitions are not the raw topic's (a key's changelog partition
+        would not be its raw partition)."""
         prod = await self._writer()
-        if prod is None:
+        if prod is None or not records:
             return
+        self.table.verify_partitions()
         topic = self.table.changelog_topic.get_topic_name()
         futs = []
         for p, recs in records.items():
             batch = prod.create_batch()
             for key, value in recs:
                 k = orjson.dumps(key)
-                v = None if value is None else SESSION_CODEC._dumps(value)
+                v = None if value is None else dump_value(value)
                 if batch.append(key=k, value=v, timestamp=None) is None:
                     futs.append(await prod.send_batch(batch, topic, partition=p))
                     batch = prod.create_batch()

@@ -1,7 +1,8 @@
 """The package layers, checked on the source: the shared core (`tinytrail/`) imports no
 process package (collector, streams, api) nor the CLI; process packages do not import
 each other except the documented uses (`api` -> `streams.rebuild` for the admin rebuild,
-`cli` -> all); and the modules of the process packages import each other without cycles."""
+`cli` -> all); the modules of the process packages import each other without cycles; and
+Faust (with `mode`, its service framework) is imported by `streams/consumer.py` alone."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pathlib
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROCESSES = {"collector", "streams", "api", "cli"}
 ALLOWED = {("api", "streams"), ("cli", "collector"), ("cli", "streams"), ("cli", "api")}
+FAUST = {"faust", "mode"}  # Faust and its service framework
+FAUST_MODULE = "streams.consumer"  # the one module that may import them
 
 
 def imports(path: pathlib.Path) -> set[str]:
@@ -78,3 +81,19 @@ def test_no_import_cycle_between_modules() -> None:
         if name not in state:
             visit(name, [name])
     assert cycles == []
+
+
+def test_faust_is_imported_by_streams_consumer_alone() -> None:
+    """Every override of Faust internals, its tables, codecs and topic bindings live in
+    `streams/consumer.py` (checked against the release they were written for by
+    tests/streams/test_faust_version.py); any other module uses what it exports. An import
+    under `if TYPE_CHECKING:` or inside a function counts too."""
+    mods = modules()
+    assert FAUST_MODULE in mods
+    bad = sorted(
+        f"{name} imports {imp}"
+        for name, path in mods.items() if name != FAUST_MODULE
+        for imp in imports(path) if imp.split(".")[0] in FAUST
+    )
+    assert bad == []
+    assert "faust" in {imp.split(".")[0] for imp in imports(mods[FAUST_MODULE])}
