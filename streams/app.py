@@ -1,22 +1,18 @@
 """The stream worker: builds the Faust app around `streams.runtime.Runtime`.
 
 One event's way through the worker: `streams/consumer.py` (Faust's consumer,
-overridden) hands each fetch of the raw topic over as one `RawBatch` to an
-in-memory channel; the agent below (concurrency 1) takes up to `FETCHES_PER_BATCH`
-of them within `batch_window` and calls `Runtime.handle_batches`, which runs the
-batch path of `streams/batch.py`: decode -> enrich -> sessions + sink (one Postgres
-transaction: `streams/sink.py`) -> realtime. Timers: heartbeat file, Kafka lag
-commit, stall check, realtime window and session expiry, retention.
+overridden) hands each fetch of the raw topic over as one `RawBatch` to
+`Runtime.deliver`, which puts it into an in-memory channel; the agent below
+(concurrency 1) takes up to `FETCHES_PER_BATCH` of them within `batch_window` and
+calls `Runtime.handle_batches`, which runs the batch path of `streams/batch.py`:
+decode -> enrich -> sessions + sink (one Postgres transaction: `streams/sink.py`) ->
+realtime. Faust's signals and timers call `Runtime` methods; nothing else happens here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from pathlib import Path
 from typing import Any, cast
-
-from prometheus_client import Counter
 
 from streams.consumer import (
     BatchingConsumer,
@@ -24,25 +20,17 @@ from streams.consumer import (
     RawBatch,
     StreamT,
     WorkerApp,
-    add_kpart_table,
     check_faust_version,
     raw_topic,
 )
 from streams.offsets import STALL_TICKS
-from streams.retention import run_retention
-from streams.runtime import Runtime
-from streams.settings import WorkerSettings
-from streams.windows import expire
+from streams.runtime import FETCHES_PER_BATCH, Runtime
+from streams.settings import WorkerSettings, make_dirs
 
 __all__ = ["FETCHES_PER_BATCH", "STALL_TICKS", "Runtime", "build_app", "main"]
 
 log = logging.getLogger("tinytrail.streams")
 
-FETCHES_PER_BATCH = 4  # a fetch returns at most batch_size / 4 records
-LOST_FETCHES = Counter("tinytrail_worker_lost_fetches_total",
-                       "Pending deliveries of fetched batches cancelled by Faust's flow control"
-                       " (batches cleared from its queue are not counted; the stall check"
-                       " re-seeks either way)")
 
 def build_app(settings: WorkerSettings) -> tuple[WorkerApp, Runtime]:
     app = WorkerApp(
@@ -73,34 +61,13 @@ def build_app(settings: WorkerSettings) -> tuple[WorkerApp, Runtime]:
         # window writes into one produce request per partition.
         producer_linger=0.005,
     )
-    rt = Runtime(app, settings)
-    rt.windows = add_kpart_table(app, "rt_windows", settings.events_partitions, rt.raw_topic)
+    rt = Runtime(app, settings)  # declares the tables `sessions` and `rt_windows`
     topic = raw_topic(app, settings)
     app.topics.add(topic)  # subscribed (assignment, co-partitioned tables), read in bulk
-    fetched = app.channel(maxsize=2 * FETCHES_PER_BATCH)
-
-    async def deliver(batch: RawBatch) -> None:
-        # An in-memory channel drops what is sent before its agent subscribed: the
-        # first fetches can come before Faust started the agent.
-        await rt.agent_started.wait()
-        try:
-            await fetched.send(value=batch)
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if task is not None and task.cancelling():
-                raise  # we are being cancelled ourselves
-            # Faust cleared the channel (flow control on a rebalance or resync) and
-            # cancelled this put: the batch is gone; the stall check re-seeks.
-            LOST_FETCHES.inc()
-
-    async def after_seek() -> None:
-        await rt.seek_to_stored("assigned")
-        rt.revoked = False
-
     consumer = cast(BatchingConsumer, app.consumer)  # WorkerApp builds this class
-    consumer.bind(topic.get_topic_name(), deliver, after_seek)
+    consumer.bind(topic.get_topic_name(), rt.deliver, rt.after_seek)
 
-    @app.agent(fetched, concurrency=1)
+    @app.agent(rt.fetched, concurrency=1)
     async def process(stream: StreamT[RawBatch]) -> None:
         rt.agent_started.set()  # the stream is subscribed to the channel by now
         async for batches in stream.take(FETCHES_PER_BATCH, within=settings.batch_window):
@@ -112,27 +79,18 @@ def build_app(settings: WorkerSettings) -> tuple[WorkerApp, Runtime]:
 
     @app.on_before_shutdown.connect
     def _phases(sender: Any, /, *args: Any, **kw: Any) -> None:
-        log.info("worker phase totals", extra={
-            "batches": rt.phases.batches,
-            "phases": {k: round(v, 4) for k, v in rt.phases.totals.items()},
-        })
+        rt.log_phases()
 
     @app.on_partitions_revoked.connect
     async def _revoked(sender: Any, /, *args: Any, **kw: Any) -> None:
-        async with rt.batch_lock:  # let the batch in flight finish first
-            rt.revoked = True
-            rt.sink.reset()
+        await rt.on_revoked()
 
     @app.on_partitions_assigned.connect
     async def _assigned(sender: Any, assigned: Any = (), /, *args: Any, **kw: Any) -> None:
-        # Runs inside the rebalance, before recovery resumes the partitions; the seek
-        # itself happens in `perform_seek` (`BatchingConsumer`, bound above).
-        rt.sink.reset()
-        # Sessions of partitions this worker no longer owns leave memory (Faust keeps
-        # what it recovered for them, but not what we wrote); the kept ones stay.
-        owned = {tp.partition for tp in rt.raw_tps(assigned)}
-        rt.sessions.forget(p for p in range(settings.events_partitions) if p not in owned)
+        rt.on_assigned(assigned)
 
+    # Timers: the heartbeat file the liveness probe reads; Kafka's committed offsets (lag
+    # monitoring only); the stall check; expiry of realtime windows and sessions; retention.
     @app.timer(settings.worker_heartbeat_interval)
     async def _heartbeat() -> None:
         rt.beat()
@@ -147,32 +105,15 @@ def build_app(settings: WorkerSettings) -> tuple[WorkerApp, Runtime]:
 
     @app.timer(60.0)
     async def _expire() -> None:
-        expire(rt.windows)
-        async with rt.batch_lock:  # not while a batch holds copies of these sessions
-            await rt.sessions.expire()
+        await rt.expire()
 
     @app.timer(settings.retention_interval, on_leader=False)
     async def _retention() -> None:
-        await rt.ready.wait()
-        try:
-            await run_retention(rt.pool, settings.retention_days, settings.partitions_ahead_days)
-        except Exception:
-            log.exception("retention run failed")
+        await rt.retention()
 
     app.tt_runtime = rt  # type: ignore[attr-defined]
     app.tt_agent = process  # type: ignore[attr-defined]
     return app, rt
-
-
-def make_dirs(settings: WorkerSettings) -> None:
-    """Create the worker's data folder and the heartbeat file's folder, parents included
-    (Faust's own `mkdir` does not create parents: a fresh machine without `/tmp/tinytrail`
-    crashed at start-up). Raises SystemExit with one line when one cannot be made."""
-    for folder in (Path(settings.worker_data_dir), Path(settings.worker_heartbeat_file).parent):
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SystemExit(f"tinytrail worker: cannot create {folder}: {exc.strerror}") from None
 
 
 def main() -> int:

@@ -1,8 +1,10 @@
 """The worker's runtime: its services and the state Faust's callbacks share.
 
-`Runtime` holds the Postgres pool, Redis, the website cache, the session store and
-the sink; its lifecycle (`start`, `stop`), liveness (`progressing`, `idle`, `beat`:
-the heartbeat file the liveness probe reads), where raw partitions stand
+`Runtime` holds the Postgres pool, Redis, the website cache, the session store, the
+realtime windows table, the agent's channel and the sink; its lifecycle (`start`,
+`stop`), what Faust calls back (`deliver`, `after_seek`, `on_revoked`, `on_assigned`,
+and the timers' `expire`, `retention`), liveness (`progressing`, `idle`, `beat`: the
+heartbeat file the liveness probe reads), where raw partitions stand
 (`seek_to_stored`, `resync`, `check_stalled`, `commit_applied`; the Postgres side is
 `streams/offsets.py`, the Faust side `streams/consumer.py`), dead letters
 (`send_dead`) and the entry of the batch path (`handle_batches` -> `handle` ->
@@ -35,12 +37,21 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 
 from streams.batch import BatchPath, Record
-from streams.consumer import BatchingConsumer, RawBatch, WorkerApp, dlq_topic, read_positions
+from streams.consumer import (
+    BatchingConsumer,
+    RawBatch,
+    WorkerApp,
+    add_kpart_table,
+    dlq_topic,
+    read_positions,
+)
 from streams.offsets import StallCheck
+from streams.retention import run_retention
 from streams.session_state import SessionTable
 from streams.settings import WorkerSettings
 from streams.sink import DeadLetter, Phases, Sink
 from streams.websites import WebsiteCache
+from streams.windows import expire as expire_windows
 from tinytrail.db import make_pool, open_pool
 from tinytrail.topics import raw_events_topic
 
@@ -54,6 +65,13 @@ SEEK_FAILED = Counter("tinytrail_worker_seek_failures_total", "Seeks to stored o
 GC_THRESHOLD = 100_000  # allocations between young-generation collections (default 700)
 STALE = Counter("tinytrail_worker_stale_batches_total",
                 "Fetched batches dropped: a rebalance happened since the fetch")
+LOST_FETCHES = Counter("tinytrail_worker_lost_fetches_total",
+                       "Pending deliveries of fetched batches cancelled by Faust's flow control"
+                       " (batches cleared from its queue are not counted; the stall check"
+                       " re-seeks either way)")
+# The agent joins up to this many fetches into one batch (one Postgres transaction); a
+# fetch returns at most batch_size / FETCHES_PER_BATCH records (`streams/app.py`).
+FETCHES_PER_BATCH = 4
 
 
 class Runtime:
@@ -76,7 +94,11 @@ class Runtime:
             store=self.sessions, phases=self.phases,
         )
         self.dlq = dlq_topic(app, settings)
-        self.windows: Any = None
+        # The realtime windows table (None: realtime off, as some tests set it).
+        self.windows: Any = add_kpart_table(app, "rt_windows", settings.events_partitions,
+                                            self.raw_topic)
+        # The agent's in-memory channel, which `deliver` fills with the consumer's fetches.
+        self.fetched = app.channel(maxsize=2 * FETCHES_PER_BATCH)
         self.ready = asyncio.Event()
         self.batch_lock = asyncio.Lock()  # a revocation waits for the batch in flight
         self.agent_started = asyncio.Event()
@@ -120,6 +142,68 @@ class Runtime:
         await self.pool.close()
         if self.redis is not None:
             await self.redis.aclose()
+
+    # -- what Faust calls back (bound in `streams/app.py`)
+    async def deliver(self, batch: RawBatch) -> None:
+        """The consumer's hand-over of one fetch (`BatchingConsumer.bind`): into the
+        agent's channel `fetched`. A put that Faust's flow control cancels (it clears the
+        channel on a rebalance or a resync) is counted and swallowed: the batch is gone
+        and the stall check re-seeks; a cancellation of this task itself propagates."""
+        # An in-memory channel drops what is sent before its agent subscribed: the
+        # first fetches can come before Faust started the agent.
+        await self.agent_started.wait()
+        try:
+            await self.fetched.send(value=batch)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # we are being cancelled ourselves
+            LOST_FETCHES.inc()
+
+    async def after_seek(self) -> None:
+        """After every `perform_seek` (`BatchingConsumer.bind`): the raw partitions go to
+        Postgres' offsets, and batches may be applied again."""
+        await self.seek_to_stored("assigned")
+        self.revoked = False
+
+    async def on_revoked(self) -> None:
+        """Partitions revoked: once the batch in flight is done, apply no batch until
+        the next assignment sought the stored offsets (`after_seek`)."""
+        async with self.batch_lock:
+            self.revoked = True
+            self.sink.reset()
+
+    def on_assigned(self, assigned: Any) -> None:
+        """Partitions assigned, inside the rebalance, before recovery resumes them (the
+        seek itself is `after_seek`'s). Sessions of partitions this worker no longer
+        owns leave memory (Faust keeps what it recovered for them, but not what we
+        wrote); the kept ones stay."""
+        self.sink.reset()
+        owned = {tp.partition for tp in self.raw_tps(assigned)}
+        self.sessions.forget(p for p in range(self.settings.events_partitions)
+                             if p not in owned)
+
+    async def expire(self) -> None:
+        """Expired realtime windows and sessions leave the tables."""
+        expire_windows(self.windows)
+        async with self.batch_lock:  # not while a batch holds copies of these sessions
+            await self.sessions.expire()
+
+    async def retention(self) -> None:
+        """One retention run (`streams/retention.py`) once started; failures are logged."""
+        await self.ready.wait()
+        try:
+            await run_retention(self.pool, self.settings.retention_days,
+                                self.settings.partitions_ahead_days)
+        except Exception:
+            log.exception("retention run failed")
+
+    def log_phases(self) -> None:
+        """At shutdown: the time each batch step took in total (`Phases`)."""
+        log.info("worker phase totals", extra={
+            "batches": self.phases.batches,
+            "phases": {k: round(v, 4) for k, v in self.phases.totals.items()},
+        })
 
     def progressing(self, now: float | None = None) -> bool:
         """Is the worker making progress? True when a batch committed since the last

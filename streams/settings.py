@@ -1,6 +1,9 @@
-"""Settings of the stream worker process (`tinytrail worker`)."""
+"""Settings of the stream worker process (`tinytrail worker`), and the folders they name
+(`make_dirs`)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import Field
 
@@ -33,3 +36,14 @@ class WorkerSettings(CoreSettings):
     partitions_ahead_days: int = Field(default=8, ge=1, le=60)
     broker_session_timeout: float = Field(default=30.0, gt=0)
     broker_heartbeat_interval: float = Field(default=3.0, gt=0)
+
+
+def make_dirs(settings: WorkerSettings) -> None:
+    """Create the worker's data folder and the heartbeat file's folder, parents included
+    (Faust's own `mkdir` does not create parents: a fresh machine without `/tmp/tinytrail`
+    crashed at start-up). Raises SystemExit with one line when one cannot be made."""
+    for folder in (Path(settings.worker_data_dir), Path(settings.worker_heartbeat_file).parent):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SystemExit(f"tinytrail worker: cannot create {folder}: {exc.strerror}") from None

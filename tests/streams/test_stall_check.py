@@ -8,7 +8,7 @@ decision reads replaced:
   (`seeked`), Faust's own rebalance switch (`app.on_rebalance_start/end`), the
   runtime's `ready` event and `batch_lock`; `resync` is a recorder.
 * `Sink.seeked` / `applied_ends` / `reset` on a sink over an unopened pool.
-* The `deliver` closure (`app.consumer.deliver`) against the real in-memory channel:
+* `Runtime.deliver` (bound as `app.consumer.deliver`) against the real in-memory channel:
   a put that Faust's flow control cancels (`ThrowableQueue.clear` cancels pending
   putters) is counted and swallowed; a cancellation of the delivering task itself
   propagates.
@@ -244,7 +244,7 @@ async def test_sink_applied_ends(tmp_path: Any, ops: list[SinkOp], applied: dict
     assert pool.closed
 
 
-# --- The deliver closure ----------------------------------------------------------
+# --- Runtime.deliver, as the consumer calls it ---------------------------------------
 
 
 def lost() -> float:
@@ -275,7 +275,7 @@ class Delivery:
 
 def make_delivery(tmp: str) -> Delivery:
     app, rt = build_app(unit_settings(tmp))
-    deliver = app.consumer.deliver  # set by build_app on the real BatchingConsumer
+    deliver = app.consumer.deliver  # rt.deliver, bound by build_app on the real BatchingConsumer
     assert deliver is not None
     # What the agent's stream does when it starts iterating: subscribe to the channel.
     sub = app.tt_agent.channel.clone(is_iterator=True)

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.app import make_dirs
-from streams.settings import WorkerSettings
+from streams.settings import WorkerSettings, make_dirs
 
 
 def test_data_and_heartbeat_folders_are_made_with_their_parents(tmp_path: Path) -> None:
