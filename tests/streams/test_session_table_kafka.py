@@ -1,7 +1,7 @@
 """The worker's session table on the real Kafka and Postgres (streams/session_state.py).
 
-One visitor population over 40 minutes, in three phases, so that phase-2 and phase-3
-events continue the sessions of earlier phases:
+Restart and a lost tail: one visitor population over 40 minutes, in three phases, so
+that phase-2 and phase-3 events continue the sessions of earlier phases:
 1. worker w1 applies phase 1 and stops (SIGTERM);
 2. w2 starts: Faust recovers the table from its changelog, the marks equal Postgres'
    offsets, so w2 reloads none of the partitions w1 wrote, and applies phase 2;
@@ -11,6 +11,9 @@ events continue the sessions of earlier phases:
    sessions from the stored events, and continue them. Trusting the gutted table would
    start new visits for returning visitors (visits and visitors counted twice), which
    the rebuild comparison would show.
+
+Partition mismatch: a sessions changelog created with another partition count than the
+raw topic's is never written; the worker goes on from Postgres.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import time
 import orjson
 import psycopg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streams.session_state import mark_key, table_key
 from tests.streams.gen import traffic
@@ -115,3 +119,61 @@ async def test_restart_recovers_the_table_and_a_lost_tail_is_reloaded_from_postg
     days = days_of(raws)
     await assert_equals_rebuild(settings, ids, days)
     assert kpart in reloaded(tmp, "w3"), log_tail(tmp, "w3")
+
+
+async def end_offsets(settings: CoreSettings, topic: str, partitions: int) -> dict[int, int]:
+    """Partition -> end offset of `topic` (records ever written)."""
+    cons = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap,
+                            enable_auto_commit=False)
+    await cons.start()
+    try:
+        ends = await cons.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
+    finally:
+        await cons.stop()
+    return {tp.partition: off for tp, off in ends.items()}
+
+
+@pytest.mark.kafka
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_a_changelog_with_other_partitions_than_the_raw_topic_is_never_written(
+    core_settings: CoreSettings, tmp_path
+) -> None:
+    """The sessions changelog exists already with 2 partitions, the raw topic has 4 (as
+    after a change of EVENTS_PARTITIONS without recreating the changelog): a session's
+    changelog partition would not be its raw partition. The worker refuses to write the
+    changelog (`PartitionsMismatch`, naming both topics, in its log) and goes on from
+    Postgres: every event stored once, figures equal to the rebuild."""
+    settings = fresh(core_settings)
+    await ensure_topics(settings)
+    changelog = f"{settings.topic_prefix}-worker-sessions-changelog"
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(changelog, 2, settings.topic_replication)])
+    finally:
+        await admin.close()
+    tmp = str(tmp_path)
+    sites = make_sites(settings.database_url, 2)
+    ids = [s for s, _ in sites]
+    now_ms = int(time.time() * 1000)
+    raws = traffic(random.Random(31), sites, 600, now_ms - 20 * 60_000, 20 * 60_000,
+                   visitors=30)
+    raws.sort(key=lambda r: r.received_at_ms)
+    topic = raw_events_topic(settings)
+    produced = await produce(settings.kafka_bootstrap, topic, raws[:300])
+    assert len({p for p, _ in produced}) > 2  # some raw partition has no changelog twin
+    run_phase(settings, tmp, "w1", 300)
+    await produce(settings.kafka_bootstrap, topic, raws[300:])  # sessions continue
+    run_phase(settings, tmp, "w2", len(raws))
+    logs = log_tail(tmp, "w1", 400) + log_tail(tmp, "w2", 400)
+    assert "PartitionsMismatch" in logs, logs[-6000:]
+    assert f"changelog {changelog!r} has 2 partitions" in logs, logs[-6000:]
+    assert f"source topic {topic!r} has 4" in logs, logs[-6000:]
+    assert await end_offsets(settings, changelog, 2) == {0: 0, 1: 0}  # nothing written
+    await assert_equals_rebuild(settings, ids, days_of(raws))
+    with psycopg.connect(settings.database_url) as conn:
+        n, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT event_id) FROM events"
+            " WHERE website_id::text = ANY(%s)", (ids,)).fetchone()
+    assert (n, distinct) == (len(raws), len(raws))
