@@ -17,7 +17,7 @@
 
 Each step is timed into `Phases` under the names the stream benchmark prints
 (decode, enrich, pg_*, sessionise, session_store, realtime_table, realtime_redis).
-The worker (`streams/app.py`) owns the services; this module owns the order.
+The worker (`streams/runtime.py` `Runtime`) owns the services; this module owns the order.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Record(Protocol):
 
 
 class BatchHost(Protocol):
-    """What the batch path uses of the worker (`streams.app.Runtime`); read on every
+    """What the batch path uses of the worker (`streams.runtime.Runtime`); read on every
     batch, so a test may swap any of them."""
 
     sink: Sink

@@ -11,7 +11,7 @@ retried with backoff; nothing is dead-lettered for them.
 Everything else is a data error: any other Postgres error (e.g. 54000 "index row size
 exceeds btree maximum", 22xxx data exceptions, 23xxx constraint violations) and any other
 Python exception raised while the batch's events are sessionised and written. The sink
-then bisects the batch (streams/app.py) until the refused events are alone.
+then bisects the batch (streams/batch.py) until the refused events are alone.
 """
 
 from __future__ import annotations

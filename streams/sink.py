@@ -25,7 +25,7 @@ end of that run. Worked example: stored E = 10, batch offsets {20..29} -> nothin
 that partition applied, `next_offset` stays 10, `OffsetGap(p, expected=10,
 found=20)`; batch {8, 9, 10, 11, 13} -> 8, 9 are replays, 10, 11 applied, 13 not,
 `next_offset` = 12, `OffsetGap(p, 12, 13)`. The caller seeks the partition back to
-`expected` (streams/app.py). A transactional producer would leave holes (commit
+`expected` (`Runtime.resync`). A transactional producer would leave holes (commit
 markers, aborted records) and would need this relaxed to "no hole except where the
 broker says there is no record". The aggregate upserts use
 `x = agg.x + EXCLUDED.x`: that is safe ONLY because they commit atomically with
