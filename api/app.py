@@ -23,7 +23,7 @@ from api.deps import ApiDeps
 from api.health import HealthHandler, OpenApiHandler, encode_document
 from api.reports import report_routes
 from api.settings import ApiSettings
-from tinytrail.db import make_pool, open_pool
+from tinytrail.db import Pool, make_pool, open_pool
 from tinytrail.logs import setup_logging
 from tinytrail.metrics import MetricsHandler
 from tinytrail.settings import load_settings
@@ -61,6 +61,11 @@ def all_routes(deps: ApiDeps) -> list[Route]:
         *admin_routes(deps),
         *report_routes(deps),
     ]
+
+
+def make_api_pool(settings: ApiSettings, name: str = "api") -> Pool:
+    """The API's pool (closed): its sessions get `api_statement_timeout`."""
+    return make_pool(settings, name=name, statement_timeout=settings.api_statement_timeout)
 
 
 def make_metrics_app() -> tornado.web.Application:
@@ -108,7 +113,7 @@ async def _serve(settings: ApiSettings, port: int) -> None:
     # First of all, so that SIGTERM during start-up (Postgres slow or away) ends us too.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    pool = make_pool(settings, name="api", statement_timeout=settings.api_statement_timeout)
+    pool = make_api_pool(settings)
     opened, _ = await first_of(open_pool(pool, timeout=settings.db_connect_timeout), stop)
     if not opened:
         log.info("api stopped during start-up")

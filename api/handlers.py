@@ -6,6 +6,11 @@ IP failed authentication too often, see api/authlimit.py; then 401), per-key rat
 limit (429 with `Retry-After`; fails open when Redis is down). Handlers then call
 `require_admin()` (403) and `load_website()` (400/404, cross-account -> 404).
 
+A query Postgres cancels (`statement_timeout`, SQLSTATE 57014) answers 503
+`SERVICE_UNAVAILABLE` with `Retry-After` in the envelope, logged as one warning line
+naming the route (method and path; never the query string) and counted in
+`tinytrail_api_queries_cancelled_total{handler}`.
+
 CORS: API routes never send `Access-Control-Allow-*` headers, so browsers do not
 let other origins read them (with or without credentials). Only the collector
 speaks CORS.
@@ -19,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import tornado.web
+from prometheus_client import Counter
+from psycopg.errors import QueryCanceled
 
 from api import keys
 from api.authlimit import AuthFailureLimit
@@ -30,6 +37,11 @@ from tinytrail.web import BaseHandler
 log = logging.getLogger("tinytrail.api")
 
 _METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
+QUERIES_CANCELLED = Counter(
+    "tinytrail_api_queries_cancelled_total",
+    "Requests answered 503 because Postgres cancelled their query (statement_timeout)",
+    ["handler"],
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +80,24 @@ class ProtectedHandler(BaseHandler):
         base = tornado.web.RequestHandler
         return [m.upper() for m in _METHODS if getattr(cls, m) is not getattr(base, m)]
 
+    def api_error_of(self, exc: BaseException | None) -> ApiError | None:
+        if isinstance(exc, QueryCanceled):
+            wait = self.deps.settings.api_retry_after_seconds
+            return ApiError(503, "the query took too long and was cancelled; retry later",
+                            headers={"Retry-After": str(wait)})
+        return super().api_error_of(exc)
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         """Like Tornado's, minus the request summary: it carries the client address."""
         if isinstance(value, ApiError) or (
             isinstance(value, tornado.web.HTTPError) and value.status_code < 500
         ):
+            return
+        if isinstance(value, QueryCanceled):  # expected under load: one line, no traceback
+            QUERIES_CANCELLED.labels(type(self).__name__).inc()
+            log.warning("query cancelled (statement_timeout %s s) in %s %s: answered 503",
+                        self.deps.settings.api_statement_timeout, self.request.method,
+                        self.request.path)
             return
         log.error("unhandled error in %s %s", self.request.method, self.request.path,
                   exc_info=(typ, value, tb))

@@ -25,6 +25,8 @@ ERROR_STATUSES = {
     405: ("METHOD_NOT_ALLOWED", "Method not supported on this path"),
     429: ("RATE_LIMITED", "Rate limit exceeded; see Retry-After"),
     500: ("INTERNAL_ERROR", "Unexpected server error"),
+    503: ("SERVICE_UNAVAILABLE", "A database query ran past the API's statement_timeout and "
+          "was cancelled; retry after Retry-After"),
 }
 ISO_MS = {"type": "string", "format": "date-time", "examples": ["2026-01-15T10:30:00.000Z"]}
 UUID = {"type": "string", "format": "uuid"}
@@ -60,6 +62,9 @@ def errors(*statuses: int) -> J:
         if s == 429:
             resp["headers"] = {"Retry-After": {"schema": {"type": "integer"},
                                                "description": "seconds until the next window"}}
+        elif s == 503:
+            resp["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                               "description": "seconds to wait before retrying"}}
         out[str(s)] = resp
     return out
 
@@ -88,8 +93,8 @@ def op(summary: str, tag: str, responses: J, *, auth: str | None = None, **extra
     return out
 
 
-PROTECTED = (401, 429, 500)
-ADMIN = (401, 403, 429, 500)
+PROTECTED = (401, 429, 500, 503)
+ADMIN = (401, 403, 429, 500, 503)
 
 COMMON_REPORT_PARAMS = [
     query("website_id", UUID, "Target website", required=True),

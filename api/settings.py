@@ -27,6 +27,8 @@ class ApiSettings(SecretSettings):
     # statement_timeout of the API's Postgres sessions (reports, rebuilds), seconds; a
     # runaway report query is cancelled instead of holding its connection. 0 = none.
     api_statement_timeout: float = Field(default=30.0, ge=0, le=3600)
+    # Retry-After (seconds) of the 503 answered when that timeout cancels a query.
+    api_retry_after_seconds: int = Field(default=5, ge=1, le=3600)
     # Comma-separated CIDRs of the reverse proxies in front of the API. Empty: the API is
     # reached directly and X-Forwarded-* headers are ignored (Tornado's xheaders stay off).
     trusted_proxies: str = ""

@@ -36,7 +36,7 @@ from collector.ratelimit import CoalescingLimiter
 from collector.salt import DailySalt
 from collector.server import ReapingHTTPServer
 from collector.settings import CollectorSettings
-from collector.websites import WebsiteCache
+from collector.websites import CollectorWebsites
 from tinytrail.db import make_pool, open_pool
 from tinytrail.logs import setup_logging
 from tinytrail.metrics import MetricsHandler
@@ -93,8 +93,8 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
         settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
         health_check_interval=30,
     )
-    websites = WebsiteCache(pool, settings.website_refresh_seconds,
-                            negative_seconds=settings.website_negative_cache_seconds)
+    websites = CollectorWebsites(pool, settings.website_refresh_seconds,
+                                negative_seconds=settings.website_negative_cache_seconds)
     producer: AIOKafkaProducer | None = None
     try:
         await websites.start()

@@ -13,7 +13,7 @@ from collector.clientip import Network
 from collector.publisher import Publisher
 from collector.salt import DailySalt
 from collector.settings import CollectorSettings
-from collector.websites import WebsiteCache
+from collector.websites import CollectorWebsites
 from tinytrail.db import Pool, db_alive
 from tinytrail.ratelimit import FixedWindowLimiter
 
@@ -27,7 +27,7 @@ class CollectorDeps:
     settings: CollectorSettings
     pool: Pool
     redis: aioredis.Redis
-    websites: WebsiteCache
+    websites: CollectorWebsites
     salts: DailySalt
     limiter: FixedWindowLimiter
     publisher: Publisher

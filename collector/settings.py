@@ -22,7 +22,7 @@ class CollectorSettings(CoreSettings):
     # New, changed or deleted websites must take effect within 5 s (docs/RULES.md).
     website_refresh_seconds: float = Field(default=2.0, gt=0, le=5)
     # An id the cache does not hold is looked up in Postgres before a 204; one found
-    # absent is not looked up again for this long (collector/websites.py).
+    # absent is not looked up again for this long (tinytrail/websites.py).
     website_negative_cache_seconds: float = Field(default=1.0, ge=0, le=5)
     # A connection whose current request began longer ago than this is closed (idle
     # keep-alive, slowloris headers or body); see collector/server.py.

@@ -1,58 +1,33 @@
-"""In-memory copy of the `websites` table, refreshed by polling, re-checked on a miss.
+"""The collector's website cache: `Website` (id, domain, excluded IPs) over the one core
+of `tinytrail/websites.py` (refresh, re-check of a miss, negative cache, metrics with
+`process="collector"`).
 
-One query loads every website's id, domain and excluded IPs every
-`website_refresh_seconds` (≤ 5 s), so a changed or deleted website takes effect
-within that time. If Postgres does not answer, the last good copy keeps serving and
-a metric counts the failure.
-
-A website is collectable from the moment its 201 is sent (docs/RULES.md), so an id the
-copy does not hold is looked up in Postgres (`lookup`) before the collector answers
-204: found, it joins the copy at once; absent, the id is remembered as unknown for
-`negative_seconds` (a short negative cache, so that a flood of one unknown id costs
-one query per that time). Concurrent misses for one id share one query. When
-Postgres cannot answer, `lookup` raises `LookupUnavailable` (the handler answers
-503 with Retry-After: the event may belong to a website created a moment ago).
-Worked example, negative cache 1 s: an event for id X at t = 0 finds no row → 204,
-X unknown until t = 1; the website X is created at t = 0.5 (201); an event at
-t = 0.8 still gets 204, one at t = 1.0 or later queries again and gets 202. The
-website is thus collectable within `negative_seconds` of its 201 only when someone
-sent events for its id before it existed, which a fresh random id never has.
+What the collector adds: a refresh loop every `website_refresh_seconds` (≤ 5 s, so a
+changed or deleted website takes effect within that time; a failed refresh keeps the
+last copy), a `lookup_timeout` on each query, and `LookupUnavailable` when Postgres
+cannot say whether a website exists: the handler answers 503 with Retry-After rather
+than 204, since the event may belong to a website created a moment ago. An id the copy
+lacks is looked up before any 204 (concurrent misses share one query) and, when absent,
+remembered as unknown for `negative_seconds` (the core's worked example).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
-import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import Counter, Gauge
-
 from collector.clientip import Network
 from collector.periodic import Periodic
 from tinytrail.db import Pool
 from tinytrail.netaddr import parse_entry, unmap_address
+from tinytrail.websites import WebsiteCache
 
-log = logging.getLogger("collector.websites")
-
-REFRESH_FAILURES = Counter(
-    "tinytrail_collector_website_refresh_failures_total",
-    "Website cache refreshes that failed (the last good copy kept serving)",
-)
-WEBSITES = Gauge("tinytrail_collector_websites", "Websites in the collector's cache")
-MISSES = Counter(
-    "tinytrail_collector_website_misses_total",
-    "Website ids not in the cache, by what the re-check found",
-    ["result"],  # found | unknown | negative_cached | unavailable
-)
-
-QUERY = "SELECT id::text AS id, domain, excluded_ips FROM websites"
-ONE = "SELECT id::text AS id, domain, excluded_ips FROM websites WHERE id = %s"
-# Unknown ids remembered at most; past this the expired ones go, then all of them.
+COLUMNS = ("domain", "excluded_ips")
+# Unknown ids remembered at most (the core drops the expired ones, then the oldest).
 MAX_NEGATIVE = 100_000
 
 
@@ -91,105 +66,40 @@ def parse_excluded(values: Any) -> tuple[Network, ...]:
     return tuple(nets)
 
 
+def website_of(row: dict[str, Any]) -> Website:
+    """The `Website` of a row of `COLUMNS` (and its text `id`)."""
+    return Website(row["id"], row["domain"], parse_excluded(row.get("excluded_ips")))
+
+
 def build(rows: Iterable[dict[str, Any]]) -> dict[str, Website]:
-    return {
-        r["id"]: Website(r["id"], r["domain"], parse_excluded(r.get("excluded_ips")))
-        for r in rows
-    }
+    """Id -> `Website` of `rows`, as a refresh builds the copy."""
+    return {r["id"]: website_of(r) for r in rows}
 
 
-class WebsiteCache:
+class CollectorWebsites(WebsiteCache[Website]):
+    """The core cache of `Website`s, refreshed by a background loop (`start`/`stop`);
+    `lookup` raises `LookupUnavailable` when Postgres does not answer in
+    `lookup_timeout` seconds."""
+
     def __init__(self, pool: Pool, refresh_seconds: float,
                  negative_seconds: float = 1.0, lookup_timeout: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.pool, self.refresh_seconds = pool, refresh_seconds
-        self.negative_seconds, self.lookup_timeout = negative_seconds, lookup_timeout
-        self.clock = clock
-        self.sites: dict[str, Website] = {}
-        self.loaded = False
-        self._unknown: dict[str, float] = {}  # website id -> monotonic time it expires
-        self._pending: dict[str, asyncio.Future[Website | None]] = {}
-        self._loop = Periodic("website-refresh", refresh_seconds, self.refresh)
-
-    def get(self, website_id: str) -> Website | None:
-        """The cached website (no I/O), or None: then call `lookup`."""
-        return self.sites.get(website_id)
+        super().__init__(pool, process="collector", columns=COLUMNS, build=website_of,
+                         refresh_seconds=refresh_seconds, negative_seconds=negative_seconds,
+                         negative_max=MAX_NEGATIVE, query_timeout=lookup_timeout, clock=clock)
+        self._loop = Periodic("website-refresh", refresh_seconds, self.refresh_or_keep)
 
     async def lookup(self, website_id: str) -> Website | None:
-        """The website from Postgres when the copy does not hold it; None when it does
-        not exist (remembered for `negative_seconds`). `website_id`: canonical UUID
-        string. Raises `LookupUnavailable` when Postgres does not answer in
-        `lookup_timeout` seconds."""
-        site = self.sites.get(website_id)
-        if site is not None:
-            return site
-        expires = self._unknown.get(website_id)
-        if expires is not None:
-            if self.clock() < expires:
-                MISSES.labels("negative_cached").inc()
-                return None
-            del self._unknown[website_id]
-        pending = self._pending.get(website_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        fut: asyncio.Future[Website | None] = asyncio.get_running_loop().create_future()
-        self._pending[website_id] = fut
+        """The website, or None when it does not exist (remembered for
+        `negative_seconds`). `website_id`: canonical UUID string. Raises
+        `LookupUnavailable` when Postgres does not answer (the core logs and counts it)."""
         try:
-            site = await self._query(website_id)
-        except LookupUnavailable as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: no "never retrieved" warning when nobody waits
-            raise
-        finally:
-            self._pending.pop(website_id, None)
-        fut.set_result(site)
-        return site
-
-    async def _query(self, website_id: str) -> Website | None:
-        try:
-            async with asyncio.timeout(self.lookup_timeout):
-                async with self.pool.connection(timeout=self.lookup_timeout) as conn:
-                    cur = await conn.execute(ONE, (website_id,))
-                    row = await cur.fetchone()  # a dict: the pool's row factory
+            return await super().lookup(website_id)
         except Exception as exc:
-            MISSES.labels("unavailable").inc()
-            log.warning("website lookup failed: %s", type(exc).__name__)
             raise LookupUnavailable(type(exc).__name__) from None
-        if row is None:
-            MISSES.labels("unknown").inc()
-            self._remember_unknown(website_id)
-            return None
-        MISSES.labels("found").inc()
-        site = Website(row["id"], row["domain"], parse_excluded(row.get("excluded_ips")))
-        # A copy (not in place): a refresh running now replaces the dict wholesale.
-        self.sites = {**self.sites, site.id: site}
-        WEBSITES.set(len(self.sites))
-        return site
-
-    def _remember_unknown(self, website_id: str) -> None:
-        now = self.clock()
-        if len(self._unknown) >= MAX_NEGATIVE:
-            self._unknown = {k: t for k, t in self._unknown.items() if t > now}
-            if len(self._unknown) >= MAX_NEGATIVE:
-                self._unknown.clear()
-        self._unknown[website_id] = now + self.negative_seconds
-
-    async def refresh(self) -> bool:
-        try:
-            async with self.pool.connection(timeout=self.refresh_seconds) as conn:
-                cur = await conn.execute(QUERY)
-                rows = await cur.fetchall()
-        except Exception as exc:
-            REFRESH_FAILURES.inc()
-            log.warning("website refresh failed; keeping the last copy: %s", type(exc).__name__)
-            return False
-        self.sites = build(rows)
-        self.loaded = True
-        WEBSITES.set(len(self.sites))
-        return True
 
     async def start(self) -> None:
-        await self.refresh()
+        await self.refresh_or_keep()
         self._loop.start()
 
     async def stop(self) -> None:

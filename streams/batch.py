@@ -36,7 +36,7 @@ from streams.errors import backoff, is_transient
 from streams.errors import reason as error_reason
 from streams.models import Enriched
 from streams.sink import BatchResult, DeadLetter, Phases, Sink
-from streams.websites import WebsiteCache
+from streams.websites import WorkerWebsites
 from streams.windows import mirror_payload, realtime_events
 from tinytrail.event import DecodeError, RawEvent
 from tinytrail.realtime import write_realtime
@@ -71,7 +71,7 @@ class BatchHost(Protocol):
     batch, so a test may swap any of them."""
 
     sink: Sink
-    websites: WebsiteCache
+    websites: WorkerWebsites
     phases: Phases
     windows: Any  # the realtime windows table (None: realtime off)
     redis: Any

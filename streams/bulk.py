@@ -81,9 +81,9 @@ def sessionise(events: list[Enriched], acc: Deltas) -> list[Session]:
 
 
 async def _website_lookup(pool: Pool) -> Callable[[str], object]:
-    from streams.websites import WebsiteCache
+    from streams.websites import WorkerWebsites
 
-    cache = WebsiteCache(pool)
+    cache = WorkerWebsites(pool)
     await cache.refresh()
     return cache.get
 

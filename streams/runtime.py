@@ -50,7 +50,7 @@ from streams.retention import run_retention
 from streams.session_state import SessionTable
 from streams.settings import WorkerSettings
 from streams.sink import DeadLetter, Phases, Sink
-from streams.websites import WebsiteCache
+from streams.websites import WorkerWebsites
 from streams.windows import expire as expire_windows
 from tinytrail.db import make_pool, open_pool
 from tinytrail.topics import raw_events_topic
@@ -83,8 +83,8 @@ class Runtime:
         self.pool = make_pool(settings, name="worker", max_size=3,
                               statement_timeout=settings.worker_statement_timeout)
         self.redis: Any = None
-        self.websites = WebsiteCache(self.pool, settings.website_refresh_interval,
-                                     settings.website_negative_ttl)
+        self.websites = WorkerWebsites(self.pool, settings.website_refresh_interval,
+                                      settings.website_negative_ttl)
         self.phases = Phases()
         self.raw_topic = raw_events_topic(settings)
         self.sessions = SessionTable(app, settings.events_partitions, settings.kafka_bootstrap,

@@ -3,6 +3,8 @@
 `BaseHandler` parses JSON bodies in `prepare()`, writes every error (raised
 `ApiError`, Tornado's own `HTTPError`, or an unexpected exception) in the
 contract's envelope in `write_error()`, and never leaks a stack trace or SQL.
+A process maps other exceptions to an `ApiError` by overriding `api_error_of`
+(the API: a query cancelled by `statement_timeout` -> 503, api/handlers.py).
 """
 
 from __future__ import annotations
@@ -62,13 +64,18 @@ class BaseHandler(tornado.web.RequestHandler):
             return
         super().log_exception(typ, value, tb)
 
+    def api_error_of(self, exc: BaseException | None) -> ApiError | None:
+        """The `ApiError` to answer for `exc`, or None (then 500 or Tornado's status)."""
+        return exc if isinstance(exc, ApiError) else None
+
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
-        if isinstance(exc, ApiError):
-            self.set_status(exc.status)
-            for name, value in exc.headers.items():
+        answer = self.api_error_of(exc)
+        if answer is not None:
+            self.set_status(answer.status)
+            for name, value in answer.headers.items():
                 self.set_header(name, value)
-            body = error(exc.code, exc.message)
+            body = error(answer.code, answer.message)
         else:
             if isinstance(exc, tornado.web.HTTPError) and exc.log_message and status_code < 500:
                 message = exc.log_message % exc.args if exc.args else exc.log_message

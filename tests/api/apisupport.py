@@ -21,10 +21,10 @@ import redis.asyncio as aioredis
 import tornado.httpserver
 import tornado.netutil
 
-from api.app import make_app
+from api.app import make_api_pool, make_app
 from api.deps import ApiDeps
 from api.settings import ApiSettings
-from tinytrail.db import make_pool, open_pool
+from tinytrail.db import open_pool
 
 SECRET = "test-secret-key-that-is-at-least-32-characters"
 
@@ -89,7 +89,7 @@ class LiveApi:
         return self
 
     async def _start(self) -> None:
-        pool = make_pool(self.settings, name="api-test")
+        pool = make_api_pool(self.settings, name="api-test")  # as `tinytrail api` builds it
         if self.wait_for_db:
             await open_pool(pool, timeout=10)
         else:

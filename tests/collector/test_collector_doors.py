@@ -16,10 +16,11 @@ from tornado.httpclient import AsyncHTTPClient
 
 from collector.app import RunningCollector
 from collector.settings import CollectorSettings
-from collector.websites import MISSES, LookupUnavailable, WebsiteCache
+from collector.websites import CollectorWebsites, LookupUnavailable
 from tinytrail.db import make_pool
 from tinytrail.ratelimit import client_bucket
 from tinytrail.settings import CoreSettings
+from tinytrail.websites import MISSES
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka]
 
@@ -57,10 +58,10 @@ async def test_a_new_website_is_collectable_at_once(
     try:
         site = create_website(pg_dsn, "at-once")
         assert col.deps.websites.get(site) is None  # the cache has not seen it
-        found = MISSES.labels("found")._value.get()
+        found = MISSES.labels("collector", "found")._value.get()
         resp = await post(http, base(col), event_body(site), ip=_ip())
         assert resp.code == 202, resp.body
-        assert MISSES.labels("found")._value.get() == found + 1
+        assert MISSES.labels("collector", "found")._value.get() == found + 1
         assert col.deps.websites.get(site) is not None  # it joined the cache
     finally:
         await col.stop()
@@ -72,13 +73,13 @@ async def test_unknown_ids_are_204_and_negatively_cached(
     col = await RunningCollector.start(settings_for(core_settings))
     try:
         ghost = str(uuid.uuid4())
-        unknown = MISSES.labels("unknown")._value.get()
-        cached = MISSES.labels("negative_cached")._value.get()
+        unknown = MISSES.labels("collector", "unknown")._value.get()
+        cached = MISSES.labels("collector", "negative_cached")._value.get()
         for _ in range(3):
             assert (await post(http, base(col), event_body(ghost), ip=_ip())).code == 204
         # One query; the next two answered from the negative cache.
-        assert MISSES.labels("unknown")._value.get() == unknown + 1
-        assert MISSES.labels("negative_cached")._value.get() == cached + 2
+        assert MISSES.labels("collector", "unknown")._value.get() == unknown + 1
+        assert MISSES.labels("collector", "negative_cached")._value.get() == cached + 2
     finally:
         await col.stop()
 
@@ -87,25 +88,25 @@ async def test_concurrent_misses_share_one_query(core_settings: CoreSettings,
                                                  pg_dsn: str) -> None:
     pool = make_pool(core_settings, name="miss-test", max_size=2)
     await pool.open(wait=True)
-    cache = WebsiteCache(pool, refresh_seconds=5, negative_seconds=5)
+    cache = CollectorWebsites(pool, refresh_seconds=5, negative_seconds=5)
     try:
         site = create_website(pg_dsn, "shared")
-        found = MISSES.labels("found")._value.get()
+        found = MISSES.labels("collector", "found")._value.get()
         got = await asyncio.gather(*(cache.lookup(site) for _ in range(20)))
         assert all(s is not None and s.id == site for s in got)
-        assert MISSES.labels("found")._value.get() == found + 1
+        assert MISSES.labels("collector", "found")._value.get() == found + 1
     finally:
         await pool.close()
 
 
 async def test_negative_cache_expires_on_its_clock(core_settings: CoreSettings,
                                                    pg_dsn: str) -> None:
-    """The worked example of collector/websites.py: absent at t=0, created at t=0.5,
+    """The worked example of tinytrail/websites.py: absent at t=0, created at t=0.5,
     still unknown at t=0.8 (negative cache 1 s), found at t=1.0."""
     now = [0.0]
     pool = make_pool(core_settings, name="miss-clock", max_size=2)
     await pool.open(wait=True)
-    cache = WebsiteCache(pool, refresh_seconds=5, negative_seconds=1.0, clock=lambda: now[0])
+    cache = CollectorWebsites(pool, refresh_seconds=5, negative_seconds=1.0, clock=lambda: now[0])
     try:
         site_id = str(uuid.uuid4())
         assert await cache.lookup(site_id) is None

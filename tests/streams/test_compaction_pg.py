@@ -28,7 +28,7 @@ from streams.enrich import enrich_batch
 from streams.models import Enriched
 from streams.rebuild import rebuild_days
 from streams.sink import Sink
-from streams.websites import WebsiteCache
+from streams.websites import WorkerWebsites
 from tests.streams.gen import traffic
 from tests.streams.helpers import MemorySessions, contiguous_offsets, make_sites
 from tinytrail.db import make_pool, open_pool
@@ -125,7 +125,7 @@ async def test_compaction_keeps_every_report_figure(core_settings: CoreSettings)
         late = dataclasses.replace(old, event_id=str(uuid.uuid4()), path="/pricing",
                                    received_at_ms=old.received_at_ms + 1000)
         ev = Enriched.from_raw(late, kpart(late), 0)
-        cache = WebsiteCache(pool)
+        cache = WorkerWebsites(pool)
         await cache.refresh()
         kept, _ = enrich_batch([ev], cache.get)
         sink = Sink(pool, group="late", topic="raw", store=MemorySessions())

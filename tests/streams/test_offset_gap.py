@@ -27,7 +27,7 @@ from streams.models import Enriched
 from streams.offsets import EXPIRED, OffsetGap, contiguous_end
 from streams.rebuild import rebuild_days
 from streams.sink import DeadLetter, Sink
-from streams.websites import WebsiteCache
+from streams.websites import WorkerWebsites
 from tests.streams.gen import traffic
 from tests.streams.helpers import MemorySessions, contiguous_offsets, days_of, make_sites, snapshot
 from tinytrail.db import make_pool, open_pool
@@ -68,7 +68,7 @@ class Harness:
         self.pool = pool
         self.group = f"g-{uuid.uuid4().hex[:6]}"
         self.sink = Sink(pool, group=self.group, topic="raw", store=MemorySessions())
-        self.cache = WebsiteCache(pool)
+        self.cache = WorkerWebsites(pool)
 
     async def feed(self, offsets: list[int], legacy: bool = False, dead=()):  # type: ignore[no-untyped-def]
         """Deliver these offsets as one batch (repeats allowed, any order)."""

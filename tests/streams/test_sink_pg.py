@@ -13,7 +13,7 @@ from streams.enrich import enrich_batch
 from streams.models import Enriched
 from streams.rebuild import rebuild_days
 from streams.sink import Sink
-from streams.websites import WebsiteCache
+from streams.websites import WorkerWebsites
 from tests.streams.gen import traffic
 from tests.streams.helpers import MemorySessions, contiguous_offsets, make_sites, snapshot
 from tinytrail.db import make_pool, open_pool
@@ -32,7 +32,7 @@ def to_messages(raws: list, start_offsets: dict[int, int]) -> list[Enriched]:
     return out
 
 
-async def feed(sink: Sink, cache: WebsiteCache, msgs: list[Enriched]) -> int:
+async def feed(sink: Sink, cache: WorkerWebsites, msgs: list[Enriched]) -> int:
     await cache.maybe_refresh()
     kept, _ = enrich_batch(msgs, cache.get)
     marks: dict[int, int] = {}
@@ -58,7 +58,7 @@ async def test_batches_replays_and_duplicates_equal_the_rebuild(
     pool = make_pool(core_settings, name="t", max_size=2)
     await open_pool(pool)
     try:
-        cache = WebsiteCache(pool)
+        cache = WorkerWebsites(pool)
         sink = Sink(pool, group="g", topic="raw", store=MemorySessions())
         applied = 0
         i = 0
