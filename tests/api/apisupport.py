@@ -13,6 +13,7 @@ import http.client
 import socket
 import threading
 import urllib.parse
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -151,3 +152,34 @@ def assert_envelope(resp: Response) -> None:
         assert data["status"] == "error", data
         assert set(data["error"]) == {"code", "message"}, data
         assert isinstance(data["error"]["message"], str) and data["error"]["message"]
+
+
+@dataclass
+class World:
+    api: LiveApi
+    admin_key: str
+    account_a: str
+    account_b: str
+    user_a: dict[str, Any]  # role user in account A (id, apiKey, ...)
+    user_b: dict[str, Any]  # role user in account B
+    site_a: dict[str, Any]
+    site_b: dict[str, Any]
+
+    def new_account(self) -> str:
+        resp = self.api.request("POST", "/api/v1/accounts", {"name": f"acct-{uuid.uuid4()}"},
+                                key=self.admin_key)
+        assert resp.status == 201, resp.body
+        return str(resp.json["data"]["id"])
+
+    def new_user(self, account_id: str, role: str = "user") -> dict[str, Any]:
+        resp = self.api.request("POST", "/api/v1/users",
+                                {"account_id": account_id, "role": role}, key=self.admin_key)
+        assert resp.status == 201, resp.body
+        return dict(resp.json["data"])
+
+    def new_site(self, account_id: str) -> dict[str, Any]:
+        resp = self.api.request("POST", "/api/v1/websites",
+                                {"domain": f"s{uuid.uuid4().hex[:12]}.example",
+                                 "account_id": account_id}, key=self.admin_key)
+        assert resp.status == 201, resp.body
+        return dict(resp.json["data"])

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from apisupport import assert_envelope
-from conftest import World
+from apisupport import World, assert_envelope
 
 from api.app import make_app
 from api.handlers import ProtectedHandler

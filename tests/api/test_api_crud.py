@@ -10,8 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from apisupport import assert_envelope
-from conftest import World
+from apisupport import World, assert_envelope
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 

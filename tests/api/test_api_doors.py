@@ -16,8 +16,15 @@ from typing import Any
 
 import pytest
 import redis
-from apisupport import SECRET, LiveApi, MutableClock, api_settings, assert_envelope, closed_port
-from conftest import World
+from apisupport import (
+    SECRET,
+    LiveApi,
+    MutableClock,
+    World,
+    api_settings,
+    assert_envelope,
+    closed_port,
+)
 
 from tinytrail.ratelimit import RATE_LIMIT_FAIL_OPEN
 

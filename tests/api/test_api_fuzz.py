@@ -8,8 +8,7 @@ import urllib.parse
 from typing import Any
 
 import pytest
-from apisupport import assert_envelope
-from conftest import World
+from apisupport import World, assert_envelope
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -18,11 +18,11 @@ from apisupport import (
     SECRET,
     LiveApi,
     MutableClock,
+    World,
     api_settings,
     assert_envelope,
     closed_port,
 )
-from conftest import World
 
 from api.bootstrap import create_admin_command
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import World
+from apisupport import World
 
 from api.validation import excluded_ips
 from tinytrail.envelope import ApiError

@@ -119,6 +119,9 @@ async function main() {
     process.stdout.write(`${JSON.stringify(answer)}\n`);
   }
   await browser.close();
+  // stdin stays open after "quit" (the Python side keeps the pipe until the process
+  // ends), and an open stdin keeps node's event loop alive: end the process here.
+  process.exit(0);
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
