@@ -14,8 +14,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from apisupport import LiveApi, api_settings, assert_envelope
-from conftest import World
+from apisupport import LiveApi, World, api_settings, assert_envelope
 
 from api.handlers import QUERIES_CANCELLED
 

@@ -97,3 +97,16 @@ def test_faust_is_imported_by_streams_consumer_alone() -> None:
     )
     assert bad == []
     assert "faust" in {imp.split(".")[0] for imp in imports(mods[FAUST_MODULE])}
+
+
+def test_no_test_imports_a_module_named_conftest() -> None:
+    """`from conftest import ...` resolves to whichever conftest.py pytest imported first
+    under that bare name, so it breaks when test folders are run in another order
+    (tests/faults before tests/api did). Shared test code lives in named modules."""
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "tests").rglob("*.py")
+        if "node_modules" not in path.parts
+        and any(name == "conftest" or name.startswith("conftest.") for name in imports(path))
+    ]
+    assert offenders == []
