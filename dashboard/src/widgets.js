@@ -1,5 +1,5 @@
 // Panels, tables, pagers and tabs shared by the report panels.
-import { ApiError, downloadCsv, explain } from './api.js';
+import { ApiError, comeBackLater, downloadCsv, explain } from './api.js';
 import { h, nextId, num, replace } from './dom.js';
 
 export const PER_PAGE = 10;
@@ -99,6 +99,17 @@ export class Panel {
       this.el.dataset.state = 'ready';
     } catch (err) {
       if (controller.signal.aborted || gen !== this.generation) return;
+      if (err.status === 503 && comeBackLater(err)) {
+        // The API cannot reach its database for the moment (the shared pause and its
+        // retries did not outlast it): no error, the panel asks again after Retry-After.
+        this.el.dataset.state = 'waiting';
+        replace(this.status, `Unavailable for a moment (503): asking again in ${err.retryAfter} s.`);
+        this.status.className = 'panel-status waiting';
+        this.stale = true;
+        this.pending = setTimeout(() => { if (this.visible && this.stale) this.refresh(); },
+          err.retryAfter * 1000);
+        return;
+      }
       this.el.dataset.state = 'error';
       replace(this.status, explain(err));
       this.status.className = 'panel-status error';
