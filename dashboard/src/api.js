@@ -1,5 +1,6 @@
 // The public API, and nothing else: every call sends X-API-KEY from sessionStorage.
-// A 429, or a 503 with Retry-After (the API cannot reach its database for the moment),
+// A 429, or a 503 with Retry-After (the API cannot reach its database for the moment,
+// or Postgres cancelled a query that ran past the API's statement_timeout),
 // pauses every request until Retry-After has passed (one shared pause, so a page of
 // panels backs off together instead of hammering), then a GET is retried. Other
 // methods are not retried: a 503 does not say whether a write was done.
@@ -68,8 +69,10 @@ export function comeBackLater(err) {
 /** fetch with the key and the shared pause; returns the Response (2xx) or throws. */
 export async function send(method, path, { query, body, signal, key, retry = true } = {}) {
   for (let attempt = 0; ; attempt += 1) {
-    const wait = pausedUntil - Date.now();
-    if (wait > 0) await sleep(wait, signal);
+    // Until the pause is over, even when another answer lengthened it meanwhile.
+    for (let wait = pausedUntil - Date.now(); wait > 0; wait = pausedUntil - Date.now()) {
+      await sleep(wait, signal);
+    }
     const headers = { 'X-API-KEY': key ?? session.key ?? '' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const resp = await fetch(path + queryString(query), {

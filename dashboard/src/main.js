@@ -16,7 +16,7 @@ let bannerTimer = null;
 on('pause', (seconds, status) => {
   banner.hidden = false;
   banner.textContent = status === 503
-    ? `TinyTrail is unavailable for a moment (its database is not answering): asking again in ${seconds} s.`
+    ? `TinyTrail is unavailable for a moment (503): asking again in ${seconds} s.`
     : `Rate limit reached: waiting ${seconds} s before asking the API again.`;
   clearTimeout(bannerTimer);
   bannerTimer = setTimeout(() => { banner.hidden = true; }, seconds * 1000 + 500);
