@@ -6,10 +6,17 @@ IP failed authentication too often, see api/authlimit.py; then 401), per-key rat
 limit (429 with `Retry-After`; fails open when Redis is down). Handlers then call
 `require_admin()` (403) and `load_website()` (400/404, cross-account -> 404).
 
-A query Postgres cancels (`statement_timeout`, SQLSTATE 57014) answers 503
-`SERVICE_UNAVAILABLE` with `Retry-After` in the envelope, logged as one warning line
-naming the route (method and path; never the query string) and counted in
-`tinytrail_api_queries_cancelled_total{handler}`.
+Two database failures are not internal errors but "retry later": each answers 503
+`SERVICE_UNAVAILABLE` with `Retry-After` (`api_retry_after_seconds`) in the envelope,
+is logged as one warning line naming the route (method and path; never the query
+string; no traceback) and counted:
+- a query Postgres cancels (`statement_timeout`, SQLSTATE 57014), in
+  `tinytrail_api_queries_cancelled_total{handler}`;
+- Postgres unreachable or gone mid-request (`tinytrail.db.database_unavailable`: pool
+  timeout, connection failure or loss, admin/crash shutdown, starting up), in
+  `tinytrail_api_database_unavailable_total{handler}`. Authentication reads the
+  database too, so a request with a key gets this 503 (never 401) while Postgres is
+  down. Redis down stays fail-open (api/authlimit.py, tinytrail/ratelimit.py).
 
 CORS: API routes never send `Access-Control-Allow-*` headers, so browsers do not
 let other origins read them (with or without credentials). Only the collector
@@ -30,6 +37,7 @@ from psycopg.errors import QueryCanceled
 from api import keys
 from api.authlimit import AuthFailureLimit
 from api.deps import ApiDeps
+from tinytrail.db import database_unavailable
 from tinytrail.envelope import ApiError
 from tinytrail.ratelimit import FixedWindowLimiter
 from tinytrail.web import BaseHandler
@@ -42,6 +50,12 @@ QUERIES_CANCELLED = Counter(
     "Requests answered 503 because Postgres cancelled their query (statement_timeout)",
     ["handler"],
 )
+DATABASE_UNAVAILABLE = Counter(
+    "tinytrail_api_database_unavailable_total",
+    "Requests answered 503 because Postgres could not be reached or dropped the connection",
+    ["handler"],
+)
+UNAVAILABLE_MESSAGE = "database unavailable, retry later"
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +96,14 @@ class ProtectedHandler(BaseHandler):
 
     def api_error_of(self, exc: BaseException | None) -> ApiError | None:
         if isinstance(exc, QueryCanceled):
-            wait = self.deps.settings.api_retry_after_seconds
-            return ApiError(503, "the query took too long and was cancelled; retry later",
-                            headers={"Retry-After": str(wait)})
+            return self.retry_later("the query took too long and was cancelled; retry later")
+        if database_unavailable(exc):
+            return self.retry_later(UNAVAILABLE_MESSAGE)
         return super().api_error_of(exc)
+
+    def retry_later(self, message: str) -> ApiError:
+        wait = self.deps.settings.api_retry_after_seconds
+        return ApiError(503, message, headers={"Retry-After": str(wait)})
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         """Like Tornado's, minus the request summary: it carries the client address."""
@@ -98,6 +116,12 @@ class ProtectedHandler(BaseHandler):
             log.warning("query cancelled (statement_timeout %s s) in %s %s: answered 503",
                         self.deps.settings.api_statement_timeout, self.request.method,
                         self.request.path)
+            return
+        if database_unavailable(value):  # Postgres down or restarting: one line, no traceback
+            DATABASE_UNAVAILABLE.labels(type(self).__name__).inc()
+            state = f" {value.sqlstate}" if getattr(value, "sqlstate", None) else ""
+            log.warning("database unavailable (%s%s) in %s %s: answered 503",
+                        type(value).__name__, state, self.request.method, self.request.path)
             return
         log.error("unhandled error in %s %s", self.request.method, self.request.path,
                   exc_info=(typ, value, tb))

@@ -25,8 +25,9 @@ ERROR_STATUSES = {
     405: ("METHOD_NOT_ALLOWED", "Method not supported on this path"),
     429: ("RATE_LIMITED", "Rate limit exceeded; see Retry-After"),
     500: ("INTERNAL_ERROR", "Unexpected server error"),
-    503: ("SERVICE_UNAVAILABLE", "A database query ran past the API's statement_timeout and "
-          "was cancelled; retry after Retry-After"),
+    503: ("SERVICE_UNAVAILABLE", "Postgres cannot be reached right now (restarting, down, "
+          "connection lost, pool exhausted) or a query ran past the API's statement_timeout "
+          "and was cancelled; nothing is wrong with the request: retry after Retry-After"),
 }
 ISO_MS = {"type": "string", "format": "date-time", "examples": ["2026-01-15T10:30:00.000Z"]}
 UUID = {"type": "string", "format": "uuid"}

@@ -27,7 +27,8 @@ class ApiSettings(SecretSettings):
     # statement_timeout of the API's Postgres sessions (reports, rebuilds), seconds; a
     # runaway report query is cancelled instead of holding its connection. 0 = none.
     api_statement_timeout: float = Field(default=30.0, ge=0, le=3600)
-    # Retry-After (seconds) of the 503 answered when that timeout cancels a query.
+    # Retry-After (seconds) of the API's 503s: a query that timeout cancelled, or Postgres
+    # unreachable or gone mid-request (api/handlers.py).
     api_retry_after_seconds: int = Field(default=5, ge=1, le=3600)
     # Comma-separated CIDRs of the reverse proxies in front of the API. Empty: the API is
     # reached directly and X-Forwarded-* headers are ignored (Tornado's xheaders stay off).

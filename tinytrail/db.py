@@ -1,16 +1,19 @@
 """The one Postgres pool per process (psycopg 3).
 
 Created closed, opened with `wait=True` at start-up so that a bad DSN fails fast,
-closed at shutdown.
+closed at shutdown. `database_unavailable(exc)` tells an exception that means "Postgres
+cannot be reached right now" (retry later) from every other database error.
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+import psycopg
 from psycopg import AsyncConnection
+from psycopg.errors import ConnectionTimeout
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from tinytrail.settings import CoreSettings
 
@@ -62,3 +65,36 @@ async def db_alive(pool: Pool, timeout: float = 2.0) -> bool:
         return True
     except Exception:
         return False
+
+
+# Server errors that end the session because the server is going away or not ready:
+# admin_shutdown (fast/smart shutdown, pg_terminate_backend), crash_shutdown (another
+# backend crashed, the postmaster restarts), cannot_connect_now (starting up, shutting
+# down, recovery). Not 57P04 database_dropped or 57P05 idle_session_timeout, not 57014.
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def database_unavailable(exc: BaseException | None) -> bool:
+    """True when `exc` means Postgres could not be reached or dropped the connection,
+    a state that passes (a restart, a failover, a full pool), so that the request may be
+    answered "retry later" instead of "internal error":
+
+    - `psycopg_pool.PoolTimeout`: no connection within the pool's timeout (the server is
+      down or refuses connections, or every connection is busy);
+    - `psycopg.errors.ConnectionTimeout`: a connection attempt ran out of time;
+    - SQLSTATE class 08 (connection_exception) and 57P01, 57P02, 57P03 (above);
+    - a plain `psycopg.OperationalError` without SQLSTATE: libpq's own report of a failed
+      connection or one lost mid-request ("connection failed: ...", "consuming input
+      failed: server closed the connection unexpectedly", "the connection is closed").
+
+    Every other error stays what it is: data and constraint errors carry their own
+    SQLSTATE, and the pool's other errors (`PoolClosed` at shutdown, `TooManyRequests`)
+    and `PipelineAborted` are subclasses, which the plain-class test does not take."""
+    if isinstance(exc, (PoolTimeout, ConnectionTimeout)):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    if state is None:
+        return type(exc) is psycopg.OperationalError
+    return state.startswith("08") or state in UNAVAILABLE_SQLSTATES

@@ -4,7 +4,8 @@
 `ApiError`, Tornado's own `HTTPError`, or an unexpected exception) in the
 contract's envelope in `write_error()`, and never leaks a stack trace or SQL.
 A process maps other exceptions to an `ApiError` by overriding `api_error_of`
-(the API: a query cancelled by `statement_timeout` -> 503, api/handlers.py).
+(the API: a query cancelled by `statement_timeout`, or Postgres unreachable -> 503
+with Retry-After, api/handlers.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 // The public API, and nothing else: every call sends X-API-KEY from sessionStorage.
-// A 429 pauses every request until Retry-After has passed (one shared pause, so a
-// page of panels backs off together instead of hammering), then a GET is retried.
+// A 429, or a 503 with Retry-After (the API cannot reach its database for the moment,
+// or Postgres cancelled a query that ran past the API's statement_timeout),
+// pauses every request until Retry-After has passed (one shared pause, so a page of
+// panels backs off together instead of hammering), then a GET is retried. Other
+// methods are not retried: a 503 does not say whether a write was done.
 
 const KEY = 'tinytrail.apiKey';
 const ROLE = 'tinytrail.role';
@@ -22,7 +25,7 @@ export class ApiError extends Error {
   }
 }
 
-// Listeners hear about pauses (429) and lost keys (401) so the page can say so.
+// Listeners hear about pauses (429, 503) and lost keys (401) so the page can say so.
 const listeners = { pause: [], unauthorized: [] };
 export function on(event, fn) { listeners[event].push(fn); }
 function emit(event, ...args) { for (const fn of listeners[event]) fn(...args); }
@@ -58,11 +61,18 @@ async function errorOf(resp) {
   return new ApiError(resp.status, code, message, retryAfter);
 }
 
-/** fetch with the key and the shared 429 pause; returns the Response (2xx) or throws. */
+/** An answer that says "come back after Retry-After": 429, or 503 with Retry-After. */
+export function comeBackLater(err) {
+  return err instanceof ApiError && (err.status === 429 || (err.status === 503 && err.retryAfter > 0));
+}
+
+/** fetch with the key and the shared pause; returns the Response (2xx) or throws. */
 export async function send(method, path, { query, body, signal, key, retry = true } = {}) {
   for (let attempt = 0; ; attempt += 1) {
-    const wait = pausedUntil - Date.now();
-    if (wait > 0) await sleep(wait, signal);
+    // Until the pause is over, even when another answer lengthened it meanwhile.
+    for (let wait = pausedUntil - Date.now(); wait > 0; wait = pausedUntil - Date.now()) {
+      await sleep(wait, signal);
+    }
     const headers = { 'X-API-KEY': key ?? session.key ?? '' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const resp = await fetch(path + queryString(query), {
@@ -71,10 +81,10 @@ export async function send(method, path, { query, body, signal, key, retry = tru
     });
     if (resp.ok) return resp;
     const err = await errorOf(resp);
-    if (resp.status === 429) {
+    if (comeBackLater(err)) {
       const seconds = Math.max(1, err.retryAfter);
       pausedUntil = Math.max(pausedUntil, Date.now() + seconds * 1000);
-      emit('pause', seconds);
+      emit('pause', seconds, err.status);
       if (retry && method === 'GET' && attempt < MAX_RETRIES) continue;
     }
     if (resp.status === 401 && key === undefined) emit('unauthorized', err);
@@ -118,6 +128,10 @@ export function explain(err) {
     // The API says which limit it was: the key's requests per window, or (at sign-in)
     // the failed sign-ins from this address.
     return `Too many requests (429): ${err.message}. Try again in ${err.retryAfter || 'a few'} s.`;
+  }
+  if (comeBackLater(err)) {
+    // 503 with Retry-After: Postgres restarting or away, or a query cancelled; passes.
+    return `TinyTrail is unavailable for a moment (503): ${err.message}. Try again in ${err.retryAfter} s.`;
   }
   return `${err.message} (${err.status})`;
 }

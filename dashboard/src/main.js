@@ -1,4 +1,4 @@
-// Entry point: sign-in, the shell (navigation, sign-out, rate-limit notice) and the
+// Entry point: sign-in, the shell (navigation, sign-out, 429/503 pause notice) and the
 // three views. Everything shown comes from the public API with the key in sessionStorage.
 import { adminView } from './admin.js';
 import { ApiError, explain, get, on, send, session } from './api.js';
@@ -13,9 +13,11 @@ let sites = null;
 const banner = h('p', { class: 'banner', role: 'status', hidden: true });
 let bannerTimer = null;
 
-on('pause', (seconds) => {
+on('pause', (seconds, status) => {
   banner.hidden = false;
-  banner.textContent = `Rate limit reached: waiting ${seconds} s before asking the API again.`;
+  banner.textContent = status === 503
+    ? `TinyTrail is unavailable for a moment (503): asking again in ${seconds} s.`
+    : `Rate limit reached: waiting ${seconds} s before asking the API again.`;
   clearTimeout(bannerTimer);
   bannerTimer = setTimeout(() => { banner.hidden = true; }, seconds * 1000 + 500);
 });

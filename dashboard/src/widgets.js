@@ -1,8 +1,9 @@
 // Panels, tables, pagers and tabs shared by the report panels.
-import { ApiError, downloadCsv, explain } from './api.js';
+import { ApiError, comeBackLater, downloadCsv, explain } from './api.js';
 import { h, nextId, num, replace } from './dom.js';
 
 export const PER_PAGE = 10;
+const MAX_WAIT = 300; // seconds: the longest a waiting panel (503) waits to ask again
 
 /** Country names the API has given (locations), by code: for labels and suggestions. */
 export const countryNames = new Map();
@@ -97,8 +98,25 @@ export class Panel {
       await this.load(controller.signal);
       if (gen !== this.generation) return;
       this.el.dataset.state = 'ready';
+      this.waits = 0;
     } catch (err) {
       if (controller.signal.aborted || gen !== this.generation) return;
+      if (err.status === 503 && comeBackLater(err)) {
+        // The API cannot reach its database for the moment, or cancelled a query that ran
+        // too long, and the shared pause and its retries did not outlast it: no error; the
+        // panel asks again after Retry-After, doubled each time it is refused again (at
+        // most 5 minutes), so that a report too heavy for the database is not re-run
+        // every few seconds for as long as the page is open.
+        this.waits = (this.waits || 0) + 1;
+        const seconds = Math.min(MAX_WAIT, err.retryAfter * 2 ** (this.waits - 1));
+        this.el.dataset.state = 'waiting';
+        replace(this.status, `Unavailable for a moment (503): asking again in ${seconds} s.`);
+        this.status.className = 'panel-status waiting';
+        this.stale = true;
+        this.pending = setTimeout(() => { if (this.visible && this.stale) this.refresh(); },
+          seconds * 1000);
+        return;
+      }
       this.el.dataset.state = 'error';
       replace(this.status, explain(err));
       this.status.className = 'panel-status error';

@@ -74,7 +74,9 @@ def test_protected_operations_declare_the_key_and_its_errors() -> None:
             op: dict[str, Any] = item[method]
             if issubclass(handler, ProtectedHandler):
                 assert op["security"] == [{"ApiKey": []}], (method, path)
-                assert {"401", "429"} <= set(op["responses"]), (method, path)
+                assert {"401", "429", "503"} <= set(op["responses"]), (method, path)
+                # Postgres unreachable (or a cancelled query): 503 with Retry-After.
+                assert "Retry-After" in op["responses"]["503"]["headers"], (method, path)
             else:
                 assert op["security"] == [], (method, path)
 

@@ -1,5 +1,6 @@
-"""Operations: rate limits (injected clock), fail-open, health 200/503, 500 without
-internals, the aggregate endpoint, `create-admin`, and `tinytrail api` start/stop."""
+"""Operations: rate limits (injected clock), fail-open, health 200/503, 503 with
+Retry-After while Postgres is unreachable, 500 without internals for anything else
+unexpected, the aggregate endpoint, `create-admin`, and `tinytrail api` start/stop."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from apisupport import (
 )
 
 from api.bootstrap import create_admin_command
+from api.handlers import DATABASE_UNAVAILABLE
+from api.reports import summary
 
 # 2026-03-19 00:00:10 UTC = 1,773,878,410 s = 60 * 29,564,640 + 10: 10 s into a 60-s window.
 T0 = dt.datetime(2026, 3, 19, 0, 0, 10, tzinfo=dt.UTC)
@@ -102,7 +105,8 @@ def test_health_ok(world: World) -> None:
 def no_database() -> Any:
     port = closed_port()
     settings = api_settings(f"postgresql://tt:tt@127.0.0.1:{port}/tt",
-                            f"redis://127.0.0.1:{closed_port()}/0", db_connect_timeout=1.0)
+                            f"redis://127.0.0.1:{closed_port()}/0", db_connect_timeout=1.0,
+                            api_retry_after_seconds=9)
     live = LiveApi(settings, wait_for_db=False).start()
     yield live
     live.stop()
@@ -114,13 +118,80 @@ def test_health_503_when_the_database_is_unreachable(no_database: LiveApi) -> No
     assert resp.json == {"status": "degraded", "db": "disconnected"}
 
 
-def test_unexpected_failure_is_500_without_internals(no_database: LiveApi) -> None:
-    # Authentication needs the database: the pool times out -> an unexpected error.
-    resp = no_database.request("GET", "/api/v1/websites", key="tt_" + "q" * 32)
+UNAVAILABLE = {"status": "error", "error": {"code": "SERVICE_UNAVAILABLE",
+                                            "message": "database unavailable, retry later"}}
+
+
+def test_database_unreachable_is_503_with_retry_after(no_database: LiveApi) -> None:
+    """Authentication reads the database: a well-formed key while Postgres cannot be
+    reached (the pool times out after db_connect_timeout) answers 503 with Retry-After,
+    neither 401 (the key may well be valid) nor 500 (nothing is wrong with the API).
+    Redis is down too: the failed-auth limit and the rate limit fail open."""
+    key = "tt_" + "q" * 32
+    site = "0b7e4a52-4a3e-4c57-9f4e-4bd7c1f0a111"
+    for method, path, query in (("GET", "/api/v1/websites", None),
+                                ("GET", "/api/v1/reports/summary", {"website_id": site})):
+        resp = no_database.request(method, path, key=key, query=query)
+        assert resp.status == 503, resp.body
+        assert_envelope(resp)
+        assert resp.json == UNAVAILABLE
+        assert resp.headers["Retry-After"] == "9"  # api_retry_after_seconds
+        for internal in (b"Traceback", b"SELECT", b"127.0.0.1", b"Pool", b"psycopg"):
+            assert internal not in resp.body
+    # What needs no database answers as before: no key, a malformed key -> 401.
+    assert no_database.request("GET", "/api/v1/websites").status == 401
+    assert no_database.request("GET", "/api/v1/websites", key="not-a-key").status == 401
+
+
+def test_database_unavailable_is_one_warning_without_client_address_or_query(
+    no_database: LiveApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO")
+    key = "tt_" + "e" * 32
+    before = DATABASE_UNAVAILABLE.labels("WebsitesHandler")._value.get()
+    resp = no_database.request("GET", "/api/v1/websites", key=key, query={"page": "2"})
+    assert resp.status == 503
+    assert DATABASE_UNAVAILABLE.labels("WebsitesHandler")._value.get() == before + 1
+    ours = [r for r in caplog.records if r.name.startswith(("tinytrail", "tornado"))]
+    lines = [r for r in ours if r.name == "tinytrail.api"
+             and "database unavailable" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].levelname == "WARNING", lines
+    assert "PoolTimeout" in lines[0].getMessage()
+    assert "GET /api/v1/websites" in lines[0].getMessage()
+    assert not any(r.exc_info for r in ours)  # an outage, not a bug: no traceback
+    text = "".join(r.getMessage() for r in ours)
+    assert key not in text and "(127.0.0.1)" not in text and "remote_ip" not in text
+    assert "page=2" not in text
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_unexpected_failure_is_500_without_internals(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Anything else unexpected (here: a report's computation raising RuntimeError) is
+    still 500 INTERNAL_ERROR: the traceback is logged (without the client address or
+    the key), never sent."""
+
+    async def broken(*_: Any) -> Any:
+        raise RuntimeError("SELECT secret FROM internals")
+
+    monkeypatch.setattr(summary, "compute", broken)
+    caplog.set_level("INFO")
+    resp = world.api.request("GET", "/api/v1/reports/summary", key=world.admin_key,
+                             query={"website_id": world.site_a["id"], "period": "7d"})
     assert resp.status == 500
     assert resp.json == {"status": "error",
                          "error": {"code": "INTERNAL_ERROR", "message": "internal server error"}}
+    assert "Retry-After" not in resp.headers
     assert b"Traceback" not in resp.body and b"SELECT" not in resp.body
+    ours = [r for r in caplog.records if r.name.startswith(("tinytrail", "tornado"))]
+    errors = [r for r in ours if r.levelname == "ERROR" and r.exc_info]
+    assert len(errors) == 1 and "GET /api/v1/reports/summary" in errors[0].getMessage()
+    assert errors[0].exc_info[0] is RuntimeError
+    text = "".join(r.getMessage() for r in ours)
+    assert world.admin_key not in text and "(127.0.0.1)" not in text
+    assert "remote_ip" not in text and world.site_a["id"] not in text
 
 
 # --- admin aggregate ---------------------------------------------------------------
@@ -321,15 +392,3 @@ def test_logs_hold_neither_keys_nor_client_addresses(
     assert "GET /api/v1/accounts" in text  # the access log did run
     for secret in (world.admin_key, wrong, world.user_a["apiKey"], "127.0.0.1"):
         assert secret not in text
-
-
-def test_unexpected_errors_are_logged_without_the_client_address(
-    no_database: LiveApi, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level("INFO")
-    key = "tt_" + "e" * 32
-    assert no_database.request("GET", "/api/v1/websites", key=key).status == 500
-    ours = [r for r in caplog.records if r.name.startswith(("tinytrail", "tornado"))]
-    assert any(r.levelname == "ERROR" and r.exc_info for r in ours)
-    text = "".join(r.getMessage() for r in ours)
-    assert key not in text and "(127.0.0.1)" not in text and "remote_ip" not in text

@@ -6,6 +6,8 @@ import subprocess
 import sys
 import uuid
 
+import psycopg
+import psycopg_pool
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +15,7 @@ from pydantic import ValidationError
 
 from cli.main import build_parser
 from cli.router import upstream_for
+from tinytrail.db import database_unavailable
 from tinytrail.envelope import ApiError, error, success
 from tinytrail.event import EVENT_TYPES, DecodeError, RawEvent
 from tinytrail.settings import CoreSettings, load_settings, parse_cidrs
@@ -48,6 +51,35 @@ def test_envelopes() -> None:
     }
     assert ApiError(429, "slow down").code == "RATE_LIMITED"
     assert ApiError(400, "bad").code == "INVALID_PAYLOAD"
+
+
+@pytest.mark.parametrize("exc", [
+    psycopg_pool.PoolTimeout("couldn't get a connection after 10.00 sec"),
+    psycopg.errors.ConnectionTimeout("connection timeout expired"),
+    psycopg.OperationalError("consuming input failed: server closed the connection"),
+    psycopg.OperationalError("the connection is closed"),
+    psycopg.errors.lookup("08006")("connection failure"),
+    psycopg.errors.lookup("08001")("unable to establish connection"),
+    psycopg.errors.AdminShutdown("terminating connection due to administrator command"),
+    psycopg.errors.CrashShutdown("terminating connection because of crash"),
+    psycopg.errors.CannotConnectNow("the database system is starting up"),
+], ids=lambda e: type(e).__name__ + (f"-{e.sqlstate}" if e.sqlstate else ""))
+def test_database_unavailable_takes_outages(exc: BaseException) -> None:
+    assert database_unavailable(exc)
+
+
+@pytest.mark.parametrize("exc", [
+    None, RuntimeError("boom"), ValueError("x"),
+    psycopg.errors.QueryCanceled("statement timeout"),  # its own 503, not an outage
+    psycopg.errors.DatabaseDropped("x"), psycopg.errors.IdleSessionTimeout("x"),
+    psycopg.errors.TooManyConnections("x"),  # at connect: the pool retries, PoolTimeout
+    psycopg.errors.NumericValueOutOfRange("x"), psycopg.errors.UniqueViolation("x"),
+    psycopg.errors.UndefinedTable("x"), psycopg.errors.SyntaxError("x"),
+    psycopg_pool.PoolClosed("x"), psycopg_pool.TooManyRequests("x"),
+    psycopg.errors.PipelineAborted("x"), psycopg.InterfaceError("x"), psycopg.DataError("x"),
+], ids=lambda e: type(e).__name__)
+def test_database_unavailable_leaves_other_errors_alone(exc: BaseException | None) -> None:
+    assert not database_unavailable(exc)
 
 
 def test_json_depth() -> None:
