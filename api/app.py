@@ -75,9 +75,14 @@ def make_metrics_app() -> tornado.web.Application:
 
 
 def log_request(handler: tornado.web.RequestHandler) -> None:
-    """Access log without the client address or query string (no raw IPs in logs)."""
+    """Access log without the client address or query string (no raw IPs in logs).
+
+    Levels: ERROR for a 5xx the API did not mean (a bug: 500), WARNING for a 503 (the
+    database unavailable or a statement timeout: expected during an outage, already
+    explained by its own warning line), INFO for 4xx, DEBUG otherwise."""
     status = handler.get_status()
-    level = logging.ERROR if status >= 500 else logging.INFO if status >= 400 else logging.DEBUG
+    level = (logging.WARNING if status == 503 else logging.ERROR if status >= 500
+             else logging.INFO if status >= 400 else logging.DEBUG)
     logging.getLogger("tornado.access").log(
         level, "%d %s %s %.1fms", status, handler.request.method, handler.request.path,
         1000.0 * handler.request.request_time(),

@@ -25,6 +25,7 @@ from apisupport import (
     closed_port,
 )
 
+from api.app import log_request
 from api.bootstrap import create_admin_command
 from api.handlers import DATABASE_UNAVAILABLE
 from api.reports import summary
@@ -392,3 +393,28 @@ def test_logs_hold_neither_keys_nor_client_addresses(
     assert "GET /api/v1/accounts" in text  # the access log did run
     for secret in (world.admin_key, wrong, world.user_a["apiKey"], "127.0.0.1"):
         assert secret not in text
+
+
+@pytest.mark.parametrize(("status", "level"), [
+    (200, "DEBUG"), (404, "INFO"), (429, "INFO"), (500, "ERROR"), (502, "ERROR"),
+    (503, "WARNING"),  # an outage answered as designed, explained by its own warning
+])
+def test_access_log_level_by_status(status: int, level: str,
+                                    caplog: pytest.LogCaptureFixture) -> None:
+    class Request:
+        method, path = "GET", "/api/v1/websites"
+
+        def request_time(self) -> float:
+            return 0.002
+
+    class Handler:
+        request = Request()
+
+        def get_status(self) -> int:
+            return status
+
+    caplog.set_level("DEBUG", logger="tornado.access")
+    log_request(Handler())  # type: ignore[arg-type]
+    [record] = [r for r in caplog.records if r.name == "tornado.access"]
+    assert record.levelname == level
+    assert record.getMessage() == f"{status} GET /api/v1/websites 2.0ms"
