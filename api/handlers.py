@@ -26,7 +26,6 @@ speaks CORS.
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +38,7 @@ from api.authlimit import AuthFailureLimit
 from api.deps import ApiDeps
 from tinytrail.db import database_unavailable
 from tinytrail.envelope import ApiError
+from tinytrail.ids import canonical_uuid
 from tinytrail.ratelimit import FixedWindowLimiter
 from tinytrail.web import BaseHandler
 
@@ -72,11 +72,12 @@ class Principal:
 
 
 def parse_uuid(value: str, what: str = "id") -> str:
-    """Canonical lower-case UUID string, or 400 INVALID_PAYLOAD naming the field."""
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        raise ApiError(400, f"{what} must be a UUID") from None
+    """Canonical lower-case UUID string (tinytrail.ids.canonical_uuid), or 400
+    INVALID_PAYLOAD naming the field."""
+    canonical = canonical_uuid(value)
+    if canonical is None:
+        raise ApiError(400, f"{what} must be a UUID")
+    return canonical
 
 
 class ProtectedHandler(BaseHandler):

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tinytrail.envelope import ApiError
+from tinytrail.ids import canonical_uuid
 
 PERIODS = ("yesterday", "today", "7d", "30d", "90d", "12m", "ytd", "all")
 COMPARES = ("previous_period", "yoy")
@@ -167,10 +167,10 @@ def parse_website_id(get: Getter) -> str:
     raw = get("website_id")
     if raw is None or raw == "":
         raise ApiError(400, "website_id is required")
-    try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        raise ApiError(400, "website_id must be a UUID") from None
+    website_id = canonical_uuid(raw)
+    if website_id is None:
+        raise ApiError(400, "website_id must be a UUID")
+    return website_id
 
 
 def parse_params(get: Getter, today: dt.date, all_start: dt.date | None = None) -> ReportParams:
