@@ -11,65 +11,47 @@ Retry-After 35, even with a valid key; at t = 60 s a new window starts.
 
 Redis keys hold a keyed hash of the address, never the address:
 `tt:rl:authfail:<HMAC-SHA256(secret_key, "authfail|" + bucket)[:32]>:<window>`, with a
-TTL of two windows. If Redis does not answer, the check fails open (the request goes
-on to the usual key lookup) and `tinytrail_ratelimit_fail_open_total{scope="auth"}`
-counts it: the API keeps serving without Redis.
+TTL of two windows. The window, counter, Retry-After and fail-open rule are those of
+`tinytrail.ratelimit.FixedWindowLimiter` (scope "auth"): a failure is a `hit`, the
+check before the key lookup a `peek` (refused once the window holds `limit` failures).
+If Redis does not answer, the check fails open (the request goes on to the usual key
+lookup) and `tinytrail_ratelimit_fail_open_total{scope="auth"}` counts it: the API
+keeps serving without Redis.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import math
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from tinytrail.ratelimit import RATE_LIMIT_FAIL_OPEN, client_bucket
-
-log = logging.getLogger("tinytrail.api.authlimit")
+from tinytrail.ratelimit import FixedWindowLimiter, client_bucket
 
 SCOPE = "auth"
 
 
-class AuthFailureLimit:
+class AuthFailureLimit(FixedWindowLimiter):
     """Counts failed authentications per client and says when one must wait."""
 
     def __init__(self, redis: aioredis.Redis, secret: str, limit: int, window_seconds: int,
                  clock: Callable[[], float]) -> None:
-        self.redis, self.limit, self.window, self.clock = redis, limit, window_seconds, clock
+        super().__init__(redis, SCOPE, limit, window_seconds, clock)
         self._secret = hashlib.sha256(b"tinytrail-authfail|" + secret.encode()).digest()
 
-    def _key(self, ip: str, window: int) -> str:
-        ident = hmac.new(self._secret, f"authfail|{client_bucket(ip)}".encode(),
+    def key(self, identity: str, window: int) -> str:
+        """The counter of client address `identity` (keyed hash of its bucket)."""
+        ident = hmac.new(self._secret, f"authfail|{client_bucket(identity)}".encode(),
                          hashlib.sha256).hexdigest()[:32]
         return f"tt:rl:authfail:{ident}:{window}"
 
     async def retry_after(self, ip: str) -> int | None:
         """Seconds the client `ip` must wait (it failed too often), or None to go on.
         One Redis GET; None when Redis does not answer (fail open, counted)."""
-        now = self.clock()
-        window = int(now // self.window)
-        try:
-            count = await self.redis.get(self._key(ip, window))
-        except Exception as exc:
-            RATE_LIMIT_FAIL_OPEN.labels(SCOPE).inc()
-            log.warning("failed-auth limit failing open: %s", type(exc).__name__)
-            return None
-        if count is None or int(count) < self.limit:
-            return None
-        return max(1, math.ceil(self.window * (window + 1) - now))
+        verdict = await self.peek(ip)
+        return None if verdict.allowed else verdict.retry_after
 
     async def failed(self, ip: str) -> None:
         """Count one failed authentication of `ip` (INCR + EXPIRE, one round trip)."""
-        window = int(self.clock() // self.window)
-        key = self._key(ip, window)
-        try:
-            pipe = self.redis.pipeline(transaction=False)
-            pipe.incr(key)
-            pipe.expire(key, self.window * 2)
-            await pipe.execute()
-        except Exception as exc:
-            RATE_LIMIT_FAIL_OPEN.labels(SCOPE).inc()
-            log.warning("failed-auth limit failing open: %s", type(exc).__name__)
+        await self.hit(ip)

@@ -50,7 +50,7 @@ class CoalescingLimiter(FixedWindowLimiter):
 
     async def hit(self, identity: str) -> Verdict:
         now = self.clock()
-        window = int(now // self.window)
+        window = self.window_at(now)
         fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._pending.append((self.key(identity, window), fut))
         if not self._busy:

@@ -97,11 +97,6 @@ def test_the_uuid_check_lives_in_tinytrail_ids() -> None:
     assert hits == [], hits
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: api/authlimit.py AuthFailureLimit is a third fixed-window limiter with its"
-    " own core (window number, INCR + EXPIRE pipeline, Retry-After = ceil(window*(n+1) -"
-    " now), fail-open counting) beside tinytrail/ratelimit.py FixedWindowLimiter: not one"
-    " rate-limit core"))
 def test_one_rate_limit_core() -> None:
     auth = src("api/authlimit.py")
     assert ".incr(" not in auth and "math.ceil" not in auth
