@@ -93,8 +93,8 @@ async def start_deps(settings: CollectorSettings) -> CollectorDeps:
         settings.redis_url, socket_timeout=1.0, socket_connect_timeout=1.0,
         health_check_interval=30,
     )
-    websites = CollectorWebsites(pool, settings.website_refresh_seconds,
-                                negative_seconds=settings.website_negative_cache_seconds)
+    websites = CollectorWebsites(pool, settings.website_refresh_interval,
+                                negative_seconds=settings.website_negative_ttl)
     producer: AIOKafkaProducer | None = None
     try:
         await websites.start()

@@ -7,10 +7,12 @@ from pathlib import Path
 from pydantic import Field, field_validator
 
 from collector.country import BUNDLED_DB, CountryDbError, open_country_db
-from tinytrail.settings import CoreSettings, parse_cidrs
+from tinytrail.settings import WebsiteCacheSettings, parse_cidrs
 
 
-class CollectorSettings(CoreSettings):
+class CollectorSettings(WebsiteCacheSettings):
+    """The collector's own settings; the website cache's are `WebsiteCacheSettings`."""
+
     collector_host: str = "0.0.0.0"
     collector_port: int = Field(default=8001, ge=0, le=65535)
     # Prometheus /metrics on a port of its own, never on the public one; 0 = off.
@@ -19,11 +21,6 @@ class CollectorSettings(CoreSettings):
     trusted_proxies: str = ""
     collect_rate_limit: int = Field(default=10, ge=1)
     collect_rate_window: int = Field(default=10, ge=1, le=3600)
-    # New, changed or deleted websites must take effect within 5 s (docs/RULES.md).
-    website_refresh_seconds: float = Field(default=2.0, gt=0, le=5)
-    # An id the cache does not hold is looked up in Postgres before a 204; one found
-    # absent is not looked up again for this long (tinytrail/websites.py).
-    website_negative_cache_seconds: float = Field(default=1.0, ge=0, le=5)
     # A connection whose current request began longer ago than this is closed (idle
     # keep-alive, slowloris headers or body); see collector/server.py.
     connection_timeout: float = Field(default=75.0, gt=0, le=3600)

@@ -2,7 +2,7 @@
 of `tinytrail/websites.py` (refresh, re-check of a miss, negative cache, metrics with
 `process="collector"`).
 
-What the collector adds: a refresh loop every `website_refresh_seconds` (≤ 5 s, so a
+What the collector adds: a refresh loop every `website_refresh_interval` (≤ 5 s, so a
 changed or deleted website takes effect within that time; a failed refresh keeps the
 last copy), a `lookup_timeout` on each query, and `LookupUnavailable` when Postgres
 cannot say whether a website exists: the handler answers 503 with Retry-After rather

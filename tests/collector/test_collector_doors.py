@@ -29,8 +29,8 @@ def settings_for(core: CoreSettings, **over: object) -> CollectorSettings:
     values = core.model_dump()
     # A refresh far in the future: only the miss path can find a new website.
     values.update(collector_host="127.0.0.1", collector_port=0, trusted_proxies="127.0.0.1/32",
-                  website_refresh_seconds=5, collect_rate_limit=1000, kafka_linger_ms=1,
-                  website_negative_cache_seconds=0.5)
+                  website_refresh_interval=5, collect_rate_limit=1000, kafka_linger_ms=1,
+                  website_negative_ttl=0.5)
     values.update(over)
     return CollectorSettings(**values)
 

@@ -143,7 +143,8 @@ def test_redact_filter_rewrites_record() -> None:
     "overrides",
     [
         pytest.param({"trusted_proxies": "10.0.0.0/33"}, id="bad-cidr"),
-        pytest.param({"website_refresh_seconds": 6}, id="refresh-too-slow"),
+        pytest.param({"website_refresh_interval": 6}, id="refresh-too-slow"),
+        pytest.param({"website_negative_ttl": 6}, id="negative-ttl-too-long"),
         pytest.param({"collect_rate_limit": 0}, id="zero-limit"),
     ],
 )
@@ -156,4 +157,4 @@ def test_settings_defaults() -> None:
     s = CollectorSettings()
     assert (s.collector_port, s.collect_rate_limit, s.collect_rate_window, s.max_body_bytes) == (
         8001, 10, 10, 32768)
-    assert s.website_refresh_seconds <= 5
+    assert s.website_refresh_interval <= 5

@@ -27,7 +27,7 @@ CLIENT_IP = "198.51.100.23"  # what the "client" sends via our trusted loopback 
 def collector_settings(core: CoreSettings, **over: object) -> CollectorSettings:
     values = core.model_dump()
     values.update(collector_host="127.0.0.1", collector_port=0, trusted_proxies="127.0.0.1/32",
-                  website_refresh_seconds=0.2, collect_rate_limit=1000, kafka_linger_ms=1)
+                  website_refresh_interval=0.2, collect_rate_limit=1000, kafka_linger_ms=1)
     values.update(over)
     return CollectorSettings(**values)
 
