@@ -238,7 +238,8 @@ def test_pods_get_every_setting(tool_env: dict[str, str]) -> None:
         "TINYTRAIL_COLLECT_RATE_WINDOW", "TINYTRAIL_API_RATE_LIMIT", "TINYTRAIL_API_RATE_WINDOW",
         "TINYTRAIL_RETENTION_DAYS", "TINYTRAIL_WORKER_STATEMENT_TIMEOUT",
         "TINYTRAIL_API_STATEMENT_TIMEOUT", "TINYTRAIL_WORKER_BATCH_STUCK_SECONDS",
-        "TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT",
+        "TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT", "TINYTRAIL_WEBSITE_REFRESH_INTERVAL",
+        "TINYTRAIL_WEBSITE_NEGATIVE_TTL",
     }
     assert expected_config <= config, expected_config - config
     for name, dep in docs["Deployment"].items():
@@ -251,6 +252,22 @@ def test_pods_get_every_setting(tool_env: dict[str, str]) -> None:
         if name == "tt-tinytrail-api":
             expected.add("TINYTRAIL_SECRET_KEY")
         assert secret_env == expected, name
+
+
+def test_the_website_cache_values_reach_both_cache_holders(tool_env: dict[str, str]) -> None:
+    # One ConfigMap entry per setting, read under the same name by the collector and
+    # the worker (tinytrail/settings.py WebsiteCacheSettings).
+    from collector.settings import CollectorSettings
+    from streams.settings import WorkerSettings
+
+    docs = by_kind(helm_template(tool_env, *SECRET_KEY_SET, "--set",
+                                 "config.websiteRefreshInterval=4",
+                                 "--set", "config.websiteNegativeTtl=3"))
+    data = docs["ConfigMap"]["tt-tinytrail-config"]["data"]
+    for cls in (CollectorSettings, WorkerSettings):
+        s = cls(**{f: data[f"TINYTRAIL_{f.upper()}"] for f in
+                   ("website_refresh_interval", "website_negative_ttl")})
+        assert (s.website_refresh_interval, s.website_negative_ttl) == (4.0, 3.0), cls
 
 
 def test_checksum_rolls_pods_only_when_configuration_changes(tool_env: dict[str, str]) -> None:
@@ -291,6 +308,10 @@ def test_existing_secret_renders_no_secret(tool_env: dict[str, str]) -> None:
         ("worker.heartbeatFile=relative/path", "/worker/heartbeatFile"),
         ("worker.statementTimeoutSeconds=-1", "/worker/statementTimeoutSeconds"),
         ("api.statementTimeoutSeconds=forever", "/api/statementTimeoutSeconds"),
+        ("config.websiteRefreshInterval=6", "/config/websiteRefreshInterval"),
+        ("config.websiteRefreshInterval=0", "/config/websiteRefreshInterval"),
+        ("config.websiteRefreshInterval=0.5", "/config/websiteRefreshInterval"),
+        ("config.websiteNegativeTtl=-1", "/config/websiteNegativeTtl"),
         ("collector.countryDb.mountPath=/tmp", "/collector/countryDb/mountPath"),
         ("collector.countryDb.mountPath=/", "/collector/countryDb/mountPath"),
         ("collector.countryDb.mountPath=/tmp/geo", "/collector/countryDb/mountPath"),
@@ -310,7 +331,8 @@ def test_good_values_of_the_same_shape_render(tool_env: dict[str, str]) -> None:
     for setting in ("collector.replicaCount=3", "image.pullPolicy=Always",
                     "config.logLevel=DEBUG", "config.trustedProxies={10.0.0.0/8}",
                     "worker.heartbeatFile=/tmp/hb", "worker.statementTimeoutSeconds=5",
-                    "api.statementTimeoutSeconds=0",
+                    "api.statementTimeoutSeconds=0", "config.websiteRefreshInterval=5",
+                    "config.websiteNegativeTtl=0",
                     "collector.countryDb.mountPath=/srv/geo"):
         assert helm_template(tool_env, "--set", setting), setting
 

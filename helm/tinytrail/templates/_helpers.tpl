@@ -162,6 +162,8 @@ TINYTRAIL_COLLECT_RATE_WINDOW: {{ .Values.config.collectRateWindow | quote }}
 TINYTRAIL_API_RATE_LIMIT: {{ .Values.config.apiRateLimit | quote }}
 TINYTRAIL_API_RATE_WINDOW: {{ .Values.config.apiRateWindow | quote }}
 TINYTRAIL_RETENTION_DAYS: {{ .Values.config.retentionDays | quote }}
+TINYTRAIL_WEBSITE_REFRESH_INTERVAL: {{ .Values.config.websiteRefreshInterval | quote }}
+TINYTRAIL_WEBSITE_NEGATIVE_TTL: {{ .Values.config.websiteNegativeTtl | quote }}
 {{- range $name, $value := .Values.config.extraEnv }}
 {{ $name }}: {{ $value | toString | quote }}
 {{- end }}
