@@ -102,12 +102,6 @@ def test_one_rate_limit_core() -> None:
     assert ".incr(" not in auth and "math.ceil" not in auth
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: one website cache core, two sets of knobs: the collector's"
-    " TINYTRAIL_WEBSITE_REFRESH_SECONDS / TINYTRAIL_WEBSITE_NEGATIVE_CACHE_SECONDS"
-    " (2 s, 1 s, <= 5 s) and the worker's TINYTRAIL_WEBSITE_REFRESH_INTERVAL /"
-    " TINYTRAIL_WEBSITE_NEGATIVE_TTL (5 s, 2 s, <= 60 s) name the same two settings"
-    " differently (docs/CONFIG.md lists both pairs)"))
 def test_the_website_cache_settings_have_one_name_each() -> None:
     from collector.settings import CollectorSettings
     from streams.settings import WorkerSettings
@@ -115,7 +109,8 @@ def test_the_website_cache_settings_have_one_name_each() -> None:
     def website_fields(cls: type) -> set[str]:
         return {n for n in cls.model_fields if n.startswith("website_")}  # type: ignore[attr-defined]
 
-    assert website_fields(CollectorSettings) == website_fields(WorkerSettings)
+    assert website_fields(CollectorSettings) == website_fields(WorkerSettings) \
+        == {"website_refresh_interval", "website_negative_ttl"}
 
 
 @pytest.mark.xfail(strict=True, reason=(
