@@ -21,11 +21,10 @@ from tinytrail.ids import canonical_uuid
 from tinytrail.paths import canonical_path
 
 # The caps live in tinytrail/limits.py (the worker re-checks with the same numbers, so the
-# collector must never accept more); these names stay for the modules and tests that
-# import them from here.
+# collector must never accept more); the checks below use these short names, and the
+# path and referrer checks use `limits.PATH` / `limits.REFERRER` directly (characters
+# and bytes).
 MAX_URL = limits.URL.chars
-MAX_PATH = limits.PATH.chars
-MAX_REFERRER = limits.REFERRER.chars
 MAX_UTM = limits.UTM.chars
 MAX_NAME = limits.EVENT_NAME.chars
 MAX_PROPERTIES_BYTES = limits.MAX_PROPERTIES_BYTES

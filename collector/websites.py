@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,11 +69,6 @@ def parse_excluded(values: Any) -> tuple[Network, ...]:
 def website_of(row: dict[str, Any]) -> Website:
     """The `Website` of a row of `COLUMNS` (and its text `id`)."""
     return Website(row["id"], row["domain"], parse_excluded(row.get("excluded_ips")))
-
-
-def build(rows: Iterable[dict[str, Any]]) -> dict[str, Website]:
-    """Id -> `Website` of `rows`, as a refresh builds the copy."""
-    return {r["id"]: website_of(r) for r in rows}
 
 
 class CollectorWebsites(WebsiteCache[Website]):

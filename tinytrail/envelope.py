@@ -50,7 +50,3 @@ class ApiError(Exception):
 
 def invalid(message: str) -> ApiError:
     return ApiError(400, message)
-
-
-def not_found(message: str = "resource not found") -> ApiError:
-    return ApiError(404, message)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -10,7 +13,7 @@ from collector.clientip import client_ip
 from collector.identity import ratelimit_identity, visitor_id
 from collector.logfilter import RedactIPFilter, redact
 from collector.settings import CollectorSettings
-from collector.websites import Website, build, parse_excluded
+from collector.websites import CollectorWebsites, Website, parse_excluded
 from tinytrail.bots import bot_reason, is_bot
 from tinytrail.settings import parse_cidrs
 
@@ -100,10 +103,34 @@ def test_excluded_ips(excluded: object, ip: str, expected: bool) -> None:
     assert site.is_excluded(ip) is expected
 
 
-def test_build_cache_from_rows() -> None:
-    sites = build([{"id": "a", "domain": "a.com", "excluded_ips": ["1.2.3.4"]},
-                   {"id": "b", "domain": "b.com", "excluded_ips": []}])
-    assert set(sites) == {"a", "b"} and sites["a"].is_excluded("1.2.3.4")
+class Rows:
+    """A stand-in pool whose every query returns `rows` (the cache's SQL is tested on the
+    real Postgres in tests/foundation/test_websites.py)."""
+
+    def __init__(self, *rows: dict[str, Any]) -> None:
+        self.rows = list(rows)
+
+    @contextlib.asynccontextmanager
+    async def connection(self, timeout: float | None = None) -> AsyncIterator[Rows]:
+        yield self
+
+    async def execute(self, query: Any, params: tuple[Any, ...]) -> Rows:
+        return self
+
+    async def fetchall(self) -> list[dict[str, Any]]:
+        return self.rows
+
+
+async def test_a_refresh_builds_the_cache_from_rows() -> None:
+    pool = Rows({"id": "a", "domain": "a.com", "excluded_ips": ["1.2.3.4", "bad"]},
+                {"id": "b", "domain": "b.com", "excluded_ips": None})
+    cache = CollectorWebsites(pool, refresh_seconds=2.0)  # type: ignore[arg-type]
+    await cache.refresh()
+    a, b = cache.get("a"), cache.get("b")
+    assert len(cache) == 2 and a is not None and b is not None
+    assert (a.domain, b.domain) == ("a.com", "b.com")
+    assert a.is_excluded("1.2.3.4") and not a.is_excluded("1.2.3.5")
+    assert b.excluded == ()
 
 
 def test_identities_are_keyed_hashes() -> None:
