@@ -2,7 +2,7 @@
 
 Served at `GET /api/v1/openapi.json`. It covers the API process's routes and the
 collector's (`/api/v1/collect`, `/js/tracker.js`, marked `x-tinytrail-process:
-collector`). `tests/api/test_openapi.py` compares its paths and methods with the
+collector`). `tests/api/test_api_openapi.py` compares its paths and methods with the
 routes `make_app` mounts, so that document and code cannot drift.
 
 Over 400 lines on purpose: it is data (one schema per route and report), kept in one

@@ -1,4 +1,5 @@
-"""The nine report endpoints (one module each) and their shared parameter parsing.
+"""The ten report endpoints (one module each; `handlers.HANDLERS` lists them) and their
+shared parameter parsing.
 
 `report_routes(deps)` returns the Tornado routes that `api.app.make_app` mounts.
 The query logic lives in one module per report (`summary.py`, `pages.py`, …) and
