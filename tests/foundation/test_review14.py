@@ -30,12 +30,6 @@ def tracked(*patterns: str) -> list[str]:
     return [p for p in out if "node_modules" not in p]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: docs/ARCHITECTURE.md step 7 (API) names only api/app.py, `api/reports/` and"
-    " params.py: the modules a report request passes (api/handlers.py auth and rate limit,"
-    " api/reports/handlers.py, api/reports/pages.py, api/reports/store.py) are not named,"
-    " although the issue asks for a walk 'naming each module it passes'; the processes"
-    " table says tinytrail/migrate.py makes the Kafka topics (it runs SQL only)"))
 def test_architecture_walk_names_every_module_of_the_report_leg() -> None:
     doc = src("docs/ARCHITECTURE.md")
     walk = doc[doc.index("## The path of one event"):]
