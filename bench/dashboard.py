@@ -44,7 +44,7 @@ from reports import load  # noqa: E402  (bench/reports.py)
 from api.bootstrap import create_admin  # noqa: E402
 from api.settings import ApiSettings  # noqa: E402
 from tests.dashboard.browser import Chromium  # noqa: E402
-from tests.system_harness import free_port, wait_for  # noqa: E402
+from tests.system_services import free_port, wait_for  # noqa: E402
 from tinytrail.migrate import apply_migrations  # noqa: E402
 from tinytrail.settings import CoreSettings  # noqa: E402
 

@@ -12,7 +12,8 @@ import time
 import pytest
 import requests
 
-from tests.system_harness import System, event, wait_for
+from tests.system_harness import System, event
+from tests.system_services import wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka]
 

@@ -19,7 +19,8 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.system_harness import System, client_ip, topic_end_offsets, wait_quiet
+from tests.system_harness import System, client_ip
+from tests.system_traffic import topic_end_offsets, wait_quiet
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka]
 

@@ -38,15 +38,9 @@ import requests
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.system_harness import (
-    CHROME,
-    FIREFOX,
-    System,
-    assert_aggregates_equal_rebuild,
-    client_ip,
-    wait_for,
-    wait_quiet,
-)
+from tests.system_harness import CHROME, FIREFOX, System, client_ip
+from tests.system_services import wait_for
+from tests.system_traffic import assert_aggregates_equal_rebuild, wait_quiet
 from tinytrail.settings import CoreSettings
 from tinytrail.topics import declared_topics
 

@@ -26,7 +26,7 @@ import requests
 
 from api.bootstrap import create_admin
 from api.settings import ApiSettings
-from tests.system_harness import OwnServices, Proc, free_port, port_open, wait_for
+from tests.system_services import OwnServices, Proc, free_port, port_open, wait_for
 from tinytrail.migrate import apply_migrations
 
 pytestmark = [pytest.mark.slow]

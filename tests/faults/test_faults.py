@@ -24,13 +24,8 @@ from collections.abc import Awaitable, Callable
 import pytest
 import requests
 
-from tests.system_harness import (
-    Sender,
-    System,
-    assert_aggregates_equal_rebuild,
-    client_ip,
-    wait_quiet,
-)
+from tests.system_harness import System, client_ip
+from tests.system_traffic import Sender, assert_aggregates_equal_rebuild, wait_quiet
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka]
 

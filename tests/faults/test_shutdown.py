@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.system_harness import Proc, System, client_ip, event, free_port, wait_for
+from tests.system_harness import System, client_ip, event
+from tests.system_services import Proc, free_port, wait_for
 
 pytestmark = [pytest.mark.slow]
 

@@ -15,7 +15,8 @@ import time
 
 import pytest
 
-from tests.system_harness import System, client_ip, event, wait_quiet
+from tests.system_harness import System, client_ip, event
+from tests.system_traffic import wait_quiet
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka]
 BOUND = 25  # seconds

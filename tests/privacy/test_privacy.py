@@ -21,14 +21,8 @@ import pytest
 import redis as redis_sync
 import requests
 
-from tests.system_harness import (
-    IPV4_PREFIX,
-    IPV6_PREFIX,
-    System,
-    client_ip,
-    event,
-    wait_quiet,
-)
+from tests.system_harness import IPV4_PREFIX, IPV6_PREFIX, System, client_ip, event
+from tests.system_traffic import wait_quiet
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka]
 
