@@ -1,11 +1,10 @@
 // Funnel builder and the realtime panel.
 import { get } from './api.js';
 import { h, num, replace } from './dom.js';
-import { baseQuery } from './panels.js';
+import { R, baseQuery } from './query.js';
 import * as state from './state.js';
 import { Panel, csvButton, setBody, table } from './widgets.js';
 
-const R = '/api/v1/reports/';
 const MIN_STEPS = 2;
 export const MAX_STEPS = 10;
 

@@ -4,9 +4,9 @@
 import { explain } from './api.js';
 import { h, replace } from './dom.js';
 import { FunnelPanel, MAX_STEPS, RealtimePanel } from './live.js';
+import { LocationsPanel, countryList, countryNames } from './locations.js';
 import {
-  DevicesPanel, EventsPanel, FlowPanel, LocationsPanel, PagesPanel, SourcesPanel, SummaryPanel,
-  TimeseriesPanel, countryList, countryNames,
+  DevicesPanel, EventsPanel, FlowPanel, PagesPanel, SourcesPanel, SummaryPanel, TimeseriesPanel,
 } from './panels.js';
 import * as state from './state.js';
 import { lazy } from './widgets.js';
