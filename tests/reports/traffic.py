@@ -18,6 +18,12 @@ visit, never un-bounce it), outbound links and custom events (un-bounce), visito
 that cross midnight (a new visitor id after midnight, as the daily salt gives), gaps
 of exactly 30 minutes (same visit) and 30 minutes + 1 s (a new visit), and a visitor
 whose only event is a close_tab (a visitor without a visit).
+
+Over 400 lines on purpose: the generator and the expectation read the same hand-written
+tables (AGENTS, SOURCES, REFERRER_KIND, SITE_CONFIGS), so each generated case sits next to
+what it must become and a reader checks one against the other in one place; splitting
+generation from expectation would put the cases and their expected classification in
+different files without making either shorter to follow.
 """
 
 from __future__ import annotations
