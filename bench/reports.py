@@ -77,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--server", default=os.environ.get(
         "TINYTRAIL_DATABASE_URL", CoreSettings().database_url), help="Postgres server URL")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    ap.add_argument("--reuse", metavar="DBNAME", default=None,
+                    help="measure on a database kept by an earlier --keep run (no loading;"
+                         " it is kept)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reports", default="", help="comma-separated report names to time"
                     " (default: all, including locations, summary-country, pages-country)")
@@ -317,22 +320,34 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     today = dt.datetime.now(dt.UTC).date()
-    name = f"tt_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    name = args.reuse or f"tt_bench_{uuid.uuid4().hex[:8]}"
     dsn = args.server.rsplit("/", 1)[0] + "/" + name
+    settings = CoreSettings(database_url=dsn)
+    only = frozenset(filter(None, args.reports.split(",")))
+    if not args.reuse:
+        with psycopg.connect(args.server, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        apply_migrations(dsn)
-        settings = CoreSettings(database_url=dsn)
-        site = asyncio.run(load(settings, args.events, args.days, today, args.seed))
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE events")
-            conn.execute("VACUUM ANALYZE agg_site_daily")
-            conn.execute("VACUUM ANALYZE agg_dim_daily")
-        rows = asyncio.run(measure(settings, site, today, args.runs, args.scan_runs,
-                                       frozenset(filter(None, args.reports.split(",")))))
+        if args.reuse:
+            apply_migrations(dsn)  # a database kept before a new migration
+            with psycopg.connect(dsn) as conn:
+                site = str(conn.execute("SELECT id FROM websites WHERE domain = "
+                                        "'bench.example'").fetchone()[0])  # type: ignore[index]
+                last = conn.execute("SELECT max(received_at)::date FROM events").fetchone()
+            today = last[0]  # type: ignore[index]  # the periods end on the loaded data's last day
+            print(f"reusing {name} (data up to {today})", flush=True)
+        else:
+            apply_migrations(dsn)
+            site = asyncio.run(load(settings, args.events, args.days, today, args.seed))
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE events")
+                conn.execute("VACUUM ANALYZE agg_site_daily")
+                conn.execute("VACUUM ANALYZE agg_dim_daily")
+            if args.keep:
+                print(f"kept as {name}: measure again with --reuse {name}", flush=True)
+        rows = asyncio.run(measure(settings, site, today, args.runs, args.scan_runs, only))
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:
             with psycopg.connect(args.server, autocommit=True) as conn:
                 conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                              " WHERE datname = %s", (name,))
