@@ -7,6 +7,11 @@ compacts the closed days as the workers' retention timer does
 for 7d, 30d, 90d and 12m beside an equivalent plain scan of `events`, in one run.
 Prints a table and, last, the smallest speed-up ratio (scan p50 / report p50).
 
+The funnel is timed three ways: `funnel` as a repeated request finds it (the days
+before today cached by the first one), `funnel-cold` with its cache emptied before
+every request (a funnel nobody asked for yet), and `funnel-before`, the query the
+report ran before the per-day cache (chained CTEs over the whole period, JIT left on).
+
     python bench/reports.py --events 1000000       # ~8 minutes on 2 shared cores
     python bench/reports.py --help
 
@@ -239,6 +244,31 @@ SCANS: dict[str, str] = {
 }
 
 
+SCAN_OF = {"funnel-cold": "funnel", "funnel-before": "funnel"}
+
+
+def before_query(steps: list[Any]) -> sql.Composed:
+    """The funnel query before the per-day cache: per step, the sessions' earliest match
+    after the previous step's, over the whole period, and one count per step."""
+    ctes = []
+    for k, step in enumerate(steps, start=1):
+        match = sql.SQL("e.event_type = {}").format(sql.Literal(step.event_type))
+        if step.path is not None:
+            match += sql.SQL(" AND e.path = {}").format(sql.Literal(step.path))
+        if step.name is not None:
+            match += sql.SQL(" AND e.event_name = {}").format(sql.Literal(step.name))
+        join = sql.SQL(" JOIN {} p ON p.session_id = e.session_id AND e.received_at > p.t"
+                       ).format(sql.Identifier(f"s{k - 1}")) if k > 1 else sql.SQL("")
+        ctes.append(sql.SQL(
+            "{} AS (SELECT e.session_id, min(e.received_at) AS t FROM events e{}"
+            " WHERE e.website_id = %(w)s AND e.received_at >= %(lo)s AND e.received_at < %(hi)s"
+            " AND NOT e.is_excluded AND e.is_bot = ANY(%(bots)s) AND {} GROUP BY e.session_id)"
+        ).format(sql.Identifier(f"s{k}"), join, match))
+    counts = sql.SQL(", ").join(sql.SQL("(SELECT count(*) FROM {}) AS {}").format(
+        sql.Identifier(f"s{k}"), sql.Identifier(f"n{k}")) for k in range(1, len(steps) + 1))
+    return sql.SQL("WITH {} SELECT {}").format(sql.SQL(", ").join(ctes), counts)
+
+
 def _walk(rows: list[Any]) -> list[int]:
     """Client side of the funnel scan: walk each session's steps in order."""
     reached = [0] * len(FUNNEL)
@@ -272,6 +302,21 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
     pool = make_pool(settings, name="bench", max_size=2)
     await open_pool(pool)
     steps = [funnel.step_of(s) for s in FUNNEL]
+    before = before_query(steps)
+
+    async def funnel_before(p: Any) -> Any:
+        lo = dt.datetime.combine(p.range.start, dt.time(), dt.UTC)
+        hi = dt.datetime.combine(p.range.end + dt.timedelta(days=1), dt.time(), dt.UTC)
+        async with pool.connection() as conn:
+            cur = await conn.execute(before, {"w": site, "lo": lo, "hi": hi,
+                                              "bots": p.bot_flags})
+            return await cur.fetchone()
+
+    async def funnel_cold(p: Any) -> Any:
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM funnel_cache WHERE website_id = %s", (site,))
+        return await funnel.compute(pool, p, steps, today=today)
+
     reports: dict[str, Callable[[Any], Awaitable[Any]]] = {
         "summary": lambda p: summary.compute(pool, p),
         "pages": lambda p: pages.compute(pool, p),
@@ -280,7 +325,9 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
         "flow": lambda p: flow.compute(pool, p),
         "custom-events": lambda p: custom_events.compute(pool, p, None),
         "timeseries": lambda p: timeseries.compute(pool, p, timeseries.Extra("pageviews", None)),
-        "funnel": lambda p: funnel.compute(pool, p, steps),
+        "funnel": lambda p: funnel.compute(pool, p, steps, today=today),
+        "funnel-cold": funnel_cold,
+        "funnel-before": funnel_before,
         "locations": lambda p: locations.compute(pool, p),
         "summary-country": lambda p: summary.compute(pool, replace(p, country=FILTER_COUNTRY)),
         "pages-country": lambda p: pages.compute(pool, replace(p, country=FILTER_COUNTRY)),
@@ -294,17 +341,24 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
                                                        "period": period}.get(n), today)
             lo = dt.datetime.combine(p.range.start, dt.time(), dt.UTC)
             hi = dt.datetime.combine(p.range.end + dt.timedelta(days=1), dt.time(), dt.UTC)
+            if {"funnel", "funnel-before"} <= reports.keys():  # the same figures, or stop
+                got = await funnel.compute(pool, p, steps, today=today)
+                now = [s["sessions"] for s in got["funnel"]]
+                was = list((await funnel_before(p)).values())
+                print(f"funnel {period}: {now} (before the cache: {was})", flush=True)
+                assert now == was, (now, was)
             for name, fn in reports.items():
                 r50, r95 = await timed(lambda fn=fn, p=p: fn(p), runs)
 
                 async def scan(name: str = name, lo: dt.datetime = lo,
                                hi: dt.datetime = hi) -> Any:
                     async with pool.connection() as conn:
-                        cur = await conn.execute(SCANS[name], {"w": site, "lo": lo, "hi": hi,
-                                                               "c": FILTER_COUNTRY})
+                        cur = await conn.execute(SCANS[SCAN_OF.get(name, name)],
+                                                 {"w": site, "lo": lo, "hi": hi,
+                                                  "c": FILTER_COUNTRY})
                         rows = await cur.fetchall()
                     return _walk([(r["session_id"], r["array_agg"]) for r in rows]) \
-                        if name == "funnel" else rows
+                        if name.startswith("funnel") else rows
 
                 s50 = s95 = float("nan")  # --scan-runs 0: reports only
                 if scan_runs > 0:
