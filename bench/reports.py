@@ -335,6 +335,7 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
     if only:
         reports = {k: v for k, v in reports.items() if k in only}
     out = []
+    scanned: dict[tuple[str, str], tuple[float, float]] = {}
     try:
         for period in PERIODS:
             p = parse_params(lambda n, period=period: {"website_id": site,
@@ -361,8 +362,11 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
                         if name.startswith("funnel") else rows
 
                 s50 = s95 = float("nan")  # --scan-runs 0: reports only
-                if scan_runs > 0:
-                    s50, s95 = await timed(scan, scan_runs)
+                base = SCAN_OF.get(name, name)
+                if (base, period) in scanned:  # the three funnels share one scan
+                    s50, s95 = scanned[base, period]
+                elif scan_runs > 0:
+                    s50, s95 = scanned[base, period] = await timed(scan, scan_runs)
                 out.append((name, period, r50, r95, s50, s95))
                 print(f"{name:14} {period:4} report p50 {r50:8.1f} p95 {r95:8.1f} ms | "
                       f"scan p50 {s50:9.1f} p95 {s95:9.1f} ms | x{s50 / r50:,.0f}", flush=True)
