@@ -7,6 +7,11 @@ compacts the closed days as the workers' retention timer does
 for 7d, 30d, 90d and 12m beside an equivalent plain scan of `events`, in one run.
 Prints a table and, last, the smallest speed-up ratio (scan p50 / report p50).
 
+The funnel is timed three ways: `funnel` as a repeated request finds it (the days
+before today cached by the first one), `funnel-cold` with its cache emptied before
+every request (a funnel nobody asked for yet), and `funnel-before`, the query the
+report ran before the per-day cache (chained CTEs over the whole period, JIT left on).
+
     python bench/reports.py --events 1000000       # ~8 minutes on 2 shared cores
     python bench/reports.py --help
 
@@ -77,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--server", default=os.environ.get(
         "TINYTRAIL_DATABASE_URL", CoreSettings().database_url), help="Postgres server URL")
     ap.add_argument("--keep", action="store_true", help="keep the benchmark database")
+    ap.add_argument("--reuse", metavar="DBNAME", default=None,
+                    help="measure on a database kept by an earlier --keep run (no loading;"
+                         " it is kept)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--reports", default="", help="comma-separated report names to time"
                     " (default: all, including locations, summary-country, pages-country)")
@@ -236,6 +244,31 @@ SCANS: dict[str, str] = {
 }
 
 
+SCAN_OF = {"funnel-cold": "funnel", "funnel-before": "funnel"}
+
+
+def before_query(steps: list[Any]) -> sql.Composed:
+    """The funnel query before the per-day cache: per step, the sessions' earliest match
+    after the previous step's, over the whole period, and one count per step."""
+    ctes = []
+    for k, step in enumerate(steps, start=1):
+        match = sql.SQL("e.event_type = {}").format(sql.Literal(step.event_type))
+        if step.path is not None:
+            match += sql.SQL(" AND e.path = {}").format(sql.Literal(step.path))
+        if step.name is not None:
+            match += sql.SQL(" AND e.event_name = {}").format(sql.Literal(step.name))
+        join = sql.SQL(" JOIN {} p ON p.session_id = e.session_id AND e.received_at > p.t"
+                       ).format(sql.Identifier(f"s{k - 1}")) if k > 1 else sql.SQL("")
+        ctes.append(sql.SQL(
+            "{} AS (SELECT e.session_id, min(e.received_at) AS t FROM events e{}"
+            " WHERE e.website_id = %(w)s AND e.received_at >= %(lo)s AND e.received_at < %(hi)s"
+            " AND NOT e.is_excluded AND e.is_bot = ANY(%(bots)s) AND {} GROUP BY e.session_id)"
+        ).format(sql.Identifier(f"s{k}"), join, match))
+    counts = sql.SQL(", ").join(sql.SQL("(SELECT count(*) FROM {}) AS {}").format(
+        sql.Identifier(f"s{k}"), sql.Identifier(f"n{k}")) for k in range(1, len(steps) + 1))
+    return sql.SQL("WITH {} SELECT {}").format(sql.SQL(", ").join(ctes), counts)
+
+
 def _walk(rows: list[Any]) -> list[int]:
     """Client side of the funnel scan: walk each session's steps in order."""
     reached = [0] * len(FUNNEL)
@@ -269,6 +302,21 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
     pool = make_pool(settings, name="bench", max_size=2)
     await open_pool(pool)
     steps = [funnel.step_of(s) for s in FUNNEL]
+    before = before_query(steps)
+
+    async def funnel_before(p: Any) -> Any:
+        lo = dt.datetime.combine(p.range.start, dt.time(), dt.UTC)
+        hi = dt.datetime.combine(p.range.end + dt.timedelta(days=1), dt.time(), dt.UTC)
+        async with pool.connection() as conn:
+            cur = await conn.execute(before, {"w": site, "lo": lo, "hi": hi,
+                                              "bots": p.bot_flags})
+            return await cur.fetchone()
+
+    async def funnel_cold(p: Any) -> Any:
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM funnel_cache WHERE website_id = %s", (site,))
+        return await funnel.compute(pool, p, steps, today=today)
+
     reports: dict[str, Callable[[Any], Awaitable[Any]]] = {
         "summary": lambda p: summary.compute(pool, p),
         "pages": lambda p: pages.compute(pool, p),
@@ -277,7 +325,9 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
         "flow": lambda p: flow.compute(pool, p),
         "custom-events": lambda p: custom_events.compute(pool, p, None),
         "timeseries": lambda p: timeseries.compute(pool, p, timeseries.Extra("pageviews", None)),
-        "funnel": lambda p: funnel.compute(pool, p, steps),
+        "funnel": lambda p: funnel.compute(pool, p, steps, today=today),
+        "funnel-cold": funnel_cold,
+        "funnel-before": funnel_before,
         "locations": lambda p: locations.compute(pool, p),
         "summary-country": lambda p: summary.compute(pool, replace(p, country=FILTER_COUNTRY)),
         "pages-country": lambda p: pages.compute(pool, replace(p, country=FILTER_COUNTRY)),
@@ -285,27 +335,38 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
     if only:
         reports = {k: v for k, v in reports.items() if k in only}
     out = []
+    scanned: dict[tuple[str, str], tuple[float, float]] = {}
     try:
         for period in PERIODS:
             p = parse_params(lambda n, period=period: {"website_id": site,
                                                        "period": period}.get(n), today)
             lo = dt.datetime.combine(p.range.start, dt.time(), dt.UTC)
             hi = dt.datetime.combine(p.range.end + dt.timedelta(days=1), dt.time(), dt.UTC)
+            if {"funnel", "funnel-before"} <= reports.keys():  # the same figures, or stop
+                got = await funnel.compute(pool, p, steps, today=today)
+                now = [s["sessions"] for s in got["funnel"]]
+                was = list((await funnel_before(p)).values())
+                print(f"funnel {period}: {now} (before the cache: {was})", flush=True)
+                assert now == was, (now, was)
             for name, fn in reports.items():
                 r50, r95 = await timed(lambda fn=fn, p=p: fn(p), runs)
 
                 async def scan(name: str = name, lo: dt.datetime = lo,
                                hi: dt.datetime = hi) -> Any:
                     async with pool.connection() as conn:
-                        cur = await conn.execute(SCANS[name], {"w": site, "lo": lo, "hi": hi,
-                                                               "c": FILTER_COUNTRY})
+                        cur = await conn.execute(SCANS[SCAN_OF.get(name, name)],
+                                                 {"w": site, "lo": lo, "hi": hi,
+                                                  "c": FILTER_COUNTRY})
                         rows = await cur.fetchall()
                     return _walk([(r["session_id"], r["array_agg"]) for r in rows]) \
-                        if name == "funnel" else rows
+                        if name.startswith("funnel") else rows
 
                 s50 = s95 = float("nan")  # --scan-runs 0: reports only
-                if scan_runs > 0:
-                    s50, s95 = await timed(scan, scan_runs)
+                base = SCAN_OF.get(name, name)
+                if (base, period) in scanned:  # the three funnels share one scan
+                    s50, s95 = scanned[base, period]
+                elif scan_runs > 0:
+                    s50, s95 = scanned[base, period] = await timed(scan, scan_runs)
                 out.append((name, period, r50, r95, s50, s95))
                 print(f"{name:14} {period:4} report p50 {r50:8.1f} p95 {r95:8.1f} ms | "
                       f"scan p50 {s50:9.1f} p95 {s95:9.1f} ms | x{s50 / r50:,.0f}", flush=True)
@@ -317,22 +378,34 @@ async def measure(settings: CoreSettings, site: str, today: dt.date, runs: int,
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     today = dt.datetime.now(dt.UTC).date()
-    name = f"tt_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(args.server, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    name = args.reuse or f"tt_bench_{uuid.uuid4().hex[:8]}"
     dsn = args.server.rsplit("/", 1)[0] + "/" + name
+    settings = CoreSettings(database_url=dsn)
+    only = frozenset(filter(None, args.reports.split(",")))
+    if not args.reuse:
+        with psycopg.connect(args.server, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
-        apply_migrations(dsn)
-        settings = CoreSettings(database_url=dsn)
-        site = asyncio.run(load(settings, args.events, args.days, today, args.seed))
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE events")
-            conn.execute("VACUUM ANALYZE agg_site_daily")
-            conn.execute("VACUUM ANALYZE agg_dim_daily")
-        rows = asyncio.run(measure(settings, site, today, args.runs, args.scan_runs,
-                                       frozenset(filter(None, args.reports.split(",")))))
+        if args.reuse:
+            apply_migrations(dsn)  # a database kept before a new migration
+            with psycopg.connect(dsn) as conn:
+                site = str(conn.execute("SELECT id FROM websites WHERE domain = "
+                                        "'bench.example'").fetchone()[0])  # type: ignore[index]
+                last = conn.execute("SELECT max(received_at)::date FROM events").fetchone()
+            today = last[0]  # type: ignore[index]  # the periods end on the loaded data's last day
+            print(f"reusing {name} (data up to {today})", flush=True)
+        else:
+            apply_migrations(dsn)
+            site = asyncio.run(load(settings, args.events, args.days, today, args.seed))
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("VACUUM ANALYZE events")
+                conn.execute("VACUUM ANALYZE agg_site_daily")
+                conn.execute("VACUUM ANALYZE agg_dim_daily")
+            if args.keep:
+                print(f"kept as {name}: measure again with --reuse {name}", flush=True)
+        rows = asyncio.run(measure(settings, site, today, args.runs, args.scan_runs, only))
     finally:
-        if not args.keep:
+        if not args.keep and not args.reuse:
             with psycopg.connect(args.server, autocommit=True) as conn:
                 conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                              " WHERE datname = %s", (name,))

@@ -204,6 +204,12 @@ async def rebuild_day(
             await conn.execute(
                 f"DELETE FROM {table} WHERE day = %(day)s{site_filter}", params  # noqa: S608
             )
+        # The funnel cache's fingerprint of a day holds its event count from these rows;
+        # this bump tells it that the count may have changed without new events
+        # (api/reports/funnel.py): every cached funnel of the day is computed again.
+        await conn.execute(
+            "INSERT INTO rebuilt_days (day, rebuilds) VALUES (%(day)s, 1) ON CONFLICT (day)"
+            " DO UPDATE SET rebuilds = rebuilt_days.rebuilds + 1", params)
         agg_rows = folder.deltas.nonzero()
         await copy_aggregates(conn.cursor(), agg_rows)
         if compact:

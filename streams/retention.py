@@ -5,6 +5,12 @@ expires them itself: streams/session_state.py). The same timer then compacts the
 aggregates of closed days (`streams/compaction.py`: days before yesterday, UTC,
 collapsed across partitions; idempotent, so running it hourly costs one indexed
 look-up when there is nothing to do).
+
+The funnel cache (api/reports/funnel.py) loses the days whose events are dropped (a
+cached day must equal what its events give: nothing, once they are gone), and each
+website keeps its FUNNEL_CACHE_FUNNELS most recently stored funnels (a funnel viewed
+once a day stores the day that closed, so it stays; an hour of exploring new funnels
+is all the table can grow by).
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import re
 from psycopg import sql
 
 from streams.compaction import compact_old_days
-from tinytrail.db import Pool
+from tinytrail.db import DictConnection, Pool
 
 log = logging.getLogger("tinytrail.streams.retention")
+FUNNEL_CACHE_FUNNELS = 50
 _PART_RE = re.compile(r"^events_(\d{8})$")
 
 
@@ -48,7 +55,21 @@ async def run_retention(
                 await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
                     sql.Identifier(row["name"])))
                 dropped.append(row["name"])
+        # After the drops: a funnel request that read a dropped partition held it until
+        # its commit (with the rows it cached), so the drop waited for it.
+        await forget_funnels(conn, oldest_kept)
     if dropped:
         log.info("retention dropped %d event partitions", len(dropped), extra={"dropped": dropped})
     await compact_old_days(pool, today)
     return sorted(dropped)
+
+
+async def forget_funnels(conn: DictConnection, oldest_kept: dt.date,
+                         keep: int = FUNNEL_CACHE_FUNNELS) -> None:
+    """Delete the funnel cache's days before `oldest_kept`, and every funnel of a website
+    beyond its `keep` most recently stored ones (with their days: ON DELETE CASCADE)."""
+    await conn.execute("DELETE FROM funnel_cache_days WHERE day < %s", (oldest_kept,))
+    await conn.execute(
+        "DELETE FROM funnel_cache c USING (SELECT website_id, funnel, row_number() OVER"
+        " (PARTITION BY website_id ORDER BY stored_at DESC, funnel) AS n FROM funnel_cache) r"
+        " WHERE c.website_id = r.website_id AND c.funnel = r.funnel AND r.n > %s", (keep,))

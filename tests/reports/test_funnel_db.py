@@ -1,4 +1,5 @@
-"""The funnel over stored events in a real Postgres, against a plain in-order matcher."""
+"""The funnel over stored events in a real Postgres, against the plain reference of
+tests/reports/funnel_reference.py."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from api.reports import funnel
 from api.reports.params import parse_params
 from tests.reports import aggdata as A
+from tests.reports.funnel_reference import reference
 from tinytrail.envelope import ApiError
 
 pytestmark = pytest.mark.postgres
@@ -62,37 +64,6 @@ def events(_pg_database: str) -> tuple[str, list[dict[str, Any]]]:
                   r["event_name"], r["path"], r["path"], r["content_group"], r["is_bot"],
                   r["is_excluded"]) for r in rows])
     return site, rows
-
-
-def reference(rows: list[dict[str, Any]], steps: list[str], start: dt.date, end: dt.date,
-              bots: bool, group: str | None) -> list[int]:
-    """Plainly: per session, walk its events in time order and advance through the steps."""
-    sessions: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        if r["is_excluded"] or (r["is_bot"] and not bots):
-            continue
-        if not start <= r["received_at"].date() <= end:
-            continue
-        if group is not None and r["content_group"] != group:
-            continue
-        sessions.setdefault(r["session_id"], []).append(r)
-
-    def matches(r: dict[str, Any], step: str) -> bool:
-        if step.startswith("/"):
-            return r["event_type"] == "page_view" and r["path"] == step
-        if step in ("page_view", "close_tab", "scroll_25", "scroll_50", "scroll_75",
-                    "outbound_link", "custom"):
-            return r["event_type"] == step
-        return r["event_type"] == "custom" and r["event_name"] == step
-
-    reached = [0] * len(steps)
-    for evs in sessions.values():
-        k = 0
-        for r in sorted(evs, key=lambda e: e["received_at"]):
-            if k < len(steps) and matches(r, steps[k]):
-                reached[k] += 1
-                k += 1
-    return reached
 
 
 @pytest.mark.parametrize(
