@@ -208,7 +208,7 @@ async def rebuild_day(
         await copy_aggregates(conn.cursor(), agg_rows)
         if compact:
             await compact_day_locked(conn, day)
-    return {"events": folder.events, "sessions": folder.sessions, "rows": len(rows)}
+    return {"events": folder.events, "sessions": folder.sessions, "rows": len(agg_rows)}
 
 
 async def rebuild_days(

@@ -34,10 +34,6 @@ def one_event(site: str = SITE) -> Any:
 
 
 @pytest.mark.postgres
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: streams/rebuild.py rebuild_day returns len(rows), the last (empty) fetchmany"
-    " chunk, not len(agg_rows) (renamed by 3d959cc): `tinytrail aggregate` always prints"
-    " '0 rows'"))
 async def test_rebuild_day_counts_the_aggregate_rows_it_wrote(
     core_settings: CoreSettings,
 ) -> None:
