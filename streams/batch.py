@@ -31,11 +31,13 @@ from typing import Any, Protocol, cast
 import psycopg
 from prometheus_client import Counter
 
+from streams.deadletters import DeadLetter
 from streams.enrich import enrich_batch_async
 from streams.errors import backoff, is_transient
 from streams.errors import reason as error_reason
 from streams.models import Enriched
-from streams.sink import BatchResult, DeadLetter, Phases, Sink
+from streams.phases import Phases
+from streams.sink import BatchResult, Sink
 from streams.websites import WorkerWebsites
 from streams.windows import mirror_payload, realtime_events
 from tinytrail.event import DecodeError, RawEvent

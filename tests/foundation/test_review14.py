@@ -164,10 +164,6 @@ def test_no_test_only_branches_in_the_worker() -> None:
     assert "as some tests set it" not in src("streams/runtime.py")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: streams/sink.py still holds the batch timing (Phases) and the dead-letter"
-    " record (DeadLetter), two of the hub concerns the issue names; streams/batch.py and"
-    " streams/runtime.py import both from the sink"))
 def test_the_sink_module_is_only_the_sink() -> None:
     tree = ast.parse(src("streams/sink.py"))
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}

@@ -18,7 +18,7 @@ from streams.batch import BatchPath, decode
 from streams.consumer import RawRecord
 from streams.enrich import enrich_batch
 from streams.enrich.website import WebsiteInfo
-from streams.sink import Phases
+from streams.phases import Phases
 from streams.websites import WorkerWebsites
 from tests.streams.gen import traffic
 from tests.streams.helpers import make_sites
