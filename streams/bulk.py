@@ -41,7 +41,7 @@ from streams.sessions import (
     assign_sessions,
     session_key,
 )
-from tinytrail.days import DAY_MS, day_date
+from tinytrail.days import day_date, day_of
 from tinytrail.db import Pool
 from tinytrail.event import RawEvent
 
@@ -160,7 +160,7 @@ async def bulk_load(
     for n, item in enumerate(events):
         is_raw = isinstance(item, RawEvent)
         ev = Enriched.from_raw(item, 0, n) if isinstance(item, RawEvent) else item
-        d = ev.received_at_ms // DAY_MS
+        d = day_of(ev.received_at_ms)
         if d != day:
             await flush()
             if d in done:

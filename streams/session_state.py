@@ -60,7 +60,7 @@ from psycopg.rows import tuple_row
 from streams.consumer import WorkerApp, add_kpart_table, register_codec
 from streams.sessions import Deltas, Session, SessionKey, apply_event, new_session
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
-from tinytrail.days import DAY_MS, day_start
+from tinytrail.days import day_of, day_start
 
 log = logging.getLogger("tinytrail.streams.sessions")
 
@@ -318,7 +318,7 @@ class SessionTable:
         RELOADS.labels(why).inc()
         t0 = time.perf_counter()
         m = self.mark(kpart)
-        today = int(time.time() * 1000) // DAY_MS
+        today = day_of(int(time.time() * 1000))
         floor = int(m["floor"]) if m is not None and int(m["floor"]) < NO_FLOOR else today - 1
         loaded = await load_partition(cur, kpart, floor)
         data = self.table.data

@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from streams.models import Enriched
-from tinytrail.days import DAY_MS, day_of
+from tinytrail.days import day_of
 from tinytrail.ids import new_uuid4
 
 GAP_MS = 30 * 60 * 1000  # 30-minute inactivity gap, on event time
@@ -273,7 +273,7 @@ def assign_sessions(
     touched: dict[str, Session] = {}
     get = latest.get
     for e in live:
-        k = (e.website_id, e.visitor_id, e.received_at_ms // DAY_MS, e.is_bot,
+        k = (e.website_id, e.visitor_id, day_of(e.received_at_ms), e.is_bot,
              e.kafka_partition)  # = session_key(e), inlined on the hot path
         s = get(k)
         if s is not None and joins(s, e):

@@ -61,7 +61,7 @@ from streams.sessions import (
     assign_sessions,
     session_key,
 )
-from tinytrail.days import DAY_MS, day_date
+from tinytrail.days import day_date, day_of
 from tinytrail.db import Pool
 
 log = logging.getLogger("tinytrail.streams.sink")
@@ -177,7 +177,7 @@ class Sink:
         `result.gaps`."""
         ph = self.phases
         ph.start()
-        await self.partitions.ensure(self.pool, {e.received_at_ms // DAY_MS for e in events})
+        await self.partitions.ensure(self.pool, {day_of(e.received_at_ms) for e in events})
         t0 = time.perf_counter()
         check = self._check_left > 0
         self._check_left = max(self._check_left - 1, 0)
@@ -281,7 +281,7 @@ class Sink:
             await send_dead(dead_fresh)  # at least once: before COMMIT
         res.dead_letters = len(dead_fresh)
         # 2. Shared day locks (the rebuild takes them exclusively), in day order, one trip.
-        await lock_days_shared(cur, {e.received_at_ms // DAY_MS for e in fresh})
+        await lock_days_shared(cur, {day_of(e.received_at_ms) for e in fresh})
         ph.lap("pg_fence")
         # 3. Drop repeats inside the batch, and (when `check`) events already stored (the
         # same event produced twice). Unchecked, a stored one makes the COPY below fail

@@ -72,12 +72,6 @@ def test_no_module_over_about_400_lines_without_a_reason() -> None:
     assert offenders == [], offenders
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: day arithmetic is still written out beside tinytrail/days.py:"
-    " `received_at_ms // DAY_MS` in streams/sink.py (x2), streams/sessions.py,"
-    " streams/session_state.py, streams/bulk.py (day_of exists); `start + 86400` and a"
-    " hand-made day start in collector/salt.py (x2); `dt.date(1970, 1, 1)` in"
-    " streams/aggregates.py lock_day (date_ordinal exists)"))
 def test_day_arithmetic_lives_in_tinytrail_days() -> None:
     patterns = (r"//\s*DAY_MS", r"\+\s*86_?400\b", r"date\(1970,\s*1,\s*1\)")
     hits = [f"{rel}:{i}: {line.strip()}"
