@@ -205,11 +205,5 @@ def test_docstrings_say_true_units_and_names() -> None:
     assert wrong == [], wrong
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: streams/retention.py drops a day's events partition without the day's"
-    " advisory lock, so rebuild_day's re-check 'under the lock' (streams/rebuild.py) does"
-    " not exclude a drop between the check and its SELECT: the day's aggregates would be"
-    " replaced by nothing (docs/RULES.md: a rebuild never deletes figures it cannot"
-    " recompute); the day lock is not the one lock for every day rewrite"))
 def test_retention_drops_a_day_under_the_day_lock() -> None:
     assert "lock_day" in src("streams/retention.py")
