@@ -6,7 +6,7 @@ import here: `api/admin.py` reaches `streams.rebuild` through this module withou
 loading the stream framework.
 
 * `events` rows: `EVENT_COLUMNS` / `event_row(Enriched)`.
-* Aggregate deltas: key (website, day ms, is_bot, kpart, dim, key, grp), dim '' =
+* Aggregate deltas: key (website, day ordinal, is_bot, kpart, dim, key, grp), dim '' =
   site row, dim "page:CC" = `agg_page_country_daily`; value: 9 counters in the
   order of `streams.sessions` (visitors, visits, pageviews, unique, entries, exits,
   bounces, duration, events). `write_deltas` adds them in one statement per table.

@@ -11,7 +11,7 @@ order:
     sink and the rebuild use, so `rebuild_days` over the loaded days gives the
     same rows (tested in tests/streams/test_bulk_pg.py);
   * `COPY` for events, one upsert per aggregate table per day
-    (`streams.sink.write_deltas`), all of one day in ONE transaction under the
+    (`streams.aggregates.write_deltas`), all of one day in ONE transaction under the
     day's exclusive advisory lock (the one the rebuild takes), so a worker batch
     for that day never interleaves.
 

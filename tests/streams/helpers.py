@@ -8,7 +8,8 @@ from typing import Any
 
 import psycopg
 
-from streams.models import Enriched
+from streams.enrich import PIPELINE, EnrichContext
+from streams.models import Drop, Enriched
 from streams.rebuild import rebuild_days
 from streams.session_state import NO_FLOOR
 from streams.sessions import Session, SessionKey
@@ -30,6 +31,17 @@ PAGE_COUNTRY_SQL = (
     " pageviews, unique_pageviews, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
     " 0::bigint FROM agg_page_country_daily {where} ORDER BY 1, 2, 3, 4, 5, 6, 7"
 )
+
+
+def enrich_one(ev: Enriched, ctx: EnrichContext) -> Enriched | Drop:
+    """Every step of `streams.enrich.PIPELINE` on one event, in order, without the
+    metrics and the per-event catch of `enrich_batch` (a step's exception is raised)."""
+    for _, step in PIPELINE:
+        out = step(ev, ctx)
+        if isinstance(out, Drop):
+            return out
+        ev = out
+    return ev
 
 
 def make_sites(
