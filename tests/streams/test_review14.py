@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import random
 import types
 from typing import Any
 
 import psycopg
 import pytest
+from prometheus_client import REGISTRY
 
 from streams.batch import BatchPath, decode
 from streams.consumer import RawRecord
@@ -73,12 +75,9 @@ class BrokenWebsites(WorkerWebsites):
         raise psycopg.errors.InsufficientPrivilege("permission denied for table websites")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: streams/batch.py know_websites goes on with the cache after a non-transient"
-    " website lookup failure, so events of websites the cache lacks are dropped as"
-    " unknown_website (offsets committed, no dead letter): streams/websites.py says an"
-    " event is never dropped because Postgres could not be asked"))
-async def test_a_failed_website_lookup_never_drops_an_event_silently() -> None:
+async def test_a_failed_website_lookup_never_drops_an_event_silently(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     raw = one_event()
     records = [RawRecord(0, 0, raw.key, raw.to_bytes())]
     decoded, dead = decode(records)
@@ -86,10 +85,21 @@ async def test_a_failed_website_lookup_never_drops_an_event_silently() -> None:
     host = types.SimpleNamespace(websites=BrokenWebsites(pool=None),  # type: ignore[arg-type]
                                  phases=Phases())
     path = BatchPath(host)  # type: ignore[arg-type]
+
+    def failures() -> float:
+        return REGISTRY.get_sample_value("tinytrail_worker_website_lookup_failures_total",
+                                         {"kind": "other"}) or 0.0
+
+    before = failures()
     try:
         kept = await asyncio.wait_for(path.enrich(records, decoded, dead), 5)
     except TimeoutError:
-        return  # still retrying: not dropped
+        # Still retrying: not dropped, and not silent either (an ERROR, counted).
+        assert failures() > before
+        assert any(r.levelno == logging.ERROR and "website lookup failed" in r.getMessage()
+                   for r in caplog.records)
+        assert not dead
+        return
     # Kept, or dead-lettered with its reason: anything but gone without a trace.
     assert kept or dead
 
