@@ -80,7 +80,7 @@ class BatchHost(Protocol):
     sink: Sink
     websites: WorkerWebsites
     phases: Phases
-    windows: Any  # the realtime windows table (None: realtime off)
+    windows: Any  # the realtime windows table (`streams.windows`)
     redis: Any
     ready: asyncio.Event
     batch_started: float | None
@@ -211,7 +211,7 @@ class BatchPath:
         host = self.host
         ph = host.phases
         live = realtime_events(new_events)
-        if not live or host.windows is None:
+        if not live:
             return
         try:
             now_ms = int(time.time() * 1000)

@@ -96,7 +96,7 @@ class Runtime:
             store=self.sessions, phases=self.phases,
         )
         self.dlq = dlq_topic(app, settings)
-        # The realtime windows table (None: realtime off, as some tests set it).
+        # The realtime windows table (`streams/windows.py`).
         self.windows: Any = add_kpart_table(app, "rt_windows", settings.events_partitions,
                                             self.raw_topic)
         # The agent's in-memory channel, which `deliver` fills with the consumer's fetches.

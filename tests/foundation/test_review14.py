@@ -147,11 +147,6 @@ def test_no_dead_code_left() -> None:
     assert dead == [], dead
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: test-only branches in production: streams/session_state.py _writer returns"
-    " None (and _write writes nothing) while Faust's producer is not started, 'agent tests"
-    " under test_context have no broker'; streams/batch.py skips realtime when"
-    " `host.windows is None` ('realtime off, as some tests set it': no test sets it)"))
 def test_no_test_only_branches_in_the_worker() -> None:
     assert "producer.started" not in src("streams/session_state.py")
     assert "windows is None" not in src("streams/batch.py")

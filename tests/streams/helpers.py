@@ -1,7 +1,9 @@
-"""Shared helpers of the stream tests: websites, aggregate snapshots, the rebuild check."""
+"""Shared helpers of the stream tests: websites, aggregate snapshots, the rebuild check,
+a stand-in for the session changelog producer where no broker runs."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -31,6 +33,40 @@ PAGE_COUNTRY_SQL = (
     " pageviews, unique_pageviews, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
     " 0::bigint FROM agg_page_country_daily {where} ORDER BY 1, 2, 3, 4, 5, 6, 7"
 )
+
+
+class _RecordedBatch:
+    """aiokafka's record batch, as far as the session store uses it; never full."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[bytes | None, bytes | None]] = []
+
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: Any) -> object:
+        self.items.append((key, value))
+        return object()  # metadata: appended
+
+
+class ChangelogRecorder:
+    """Stands in for the session store's changelog producer (`SessionTable.producer`: the
+    part of aiokafka's producer it uses) in tests without a broker, as a list stands in
+    for the dead-letter producer: the store writes its records as in production, and
+    they are kept here, in order, as (topic, partition, key, value)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, int, bytes | None, bytes | None]] = []
+
+    def create_batch(self) -> _RecordedBatch:
+        return _RecordedBatch()
+
+    async def send_batch(self, batch: _RecordedBatch, topic: str, *,
+                         partition: int) -> asyncio.Future[None]:
+        self.records.extend((topic, partition, k, v) for k, v in batch.items)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def stop(self) -> None:
+        pass
 
 
 def enrich_one(ev: Enriched, ctx: EnrichContext) -> Enriched | Drop:
