@@ -159,11 +159,6 @@ def test_the_sink_module_is_only_the_sink() -> None:
     assert not classes & {"Phases", "DeadLetter"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: nothing guards that the API still does not load Faust: test_layers checks"
-    " only direct `import faust`, so `from streams.session_state import fold_sessions`"
-    " in streams/rebuild.py (a natural reuse) would load Faust into the API and every"
-    " test would pass; the import closure of api/ (via streams.rebuild) is not checked"))
 def test_the_layer_test_guards_the_api_import_closure() -> None:
     layers = src("tests/foundation/test_layers.py")
     assert re.search(r"def test_\w*(api|rebuild|admin)\w*", layers), \
