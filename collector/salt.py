@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 from prometheus_client import Counter
 
 from collector.periodic import Periodic
+from tinytrail.days import date_ordinal, day_start
 
 log = logging.getLogger("collector.salt")
 
@@ -61,6 +62,13 @@ def salt_key(day: dt.date) -> str:
 
 def utc_day(epoch_seconds: float) -> dt.date:
     return dt.datetime.fromtimestamp(epoch_seconds, dt.UTC).date()
+
+
+def day_span(day: dt.date) -> tuple[float, float]:
+    """(first second of the UTC `day`, first second of the next day), epoch seconds:
+    2026-03-01 -> (1772323200.0, 1772409600.0)."""
+    ordinal = date_ordinal(day)
+    return day_start(ordinal).timestamp(), day_start(ordinal + 1).timestamp()
 
 
 class DailySalt:
@@ -103,7 +111,7 @@ class DailySalt:
         mine = self._shared.get(day)
         if mine is None:
             return
-        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
+        start, end = day_span(day)
         key = salt_key(day)
         try:
             pipe = self.redis.pipeline(transaction=True)
@@ -119,7 +127,7 @@ class DailySalt:
             SALT_REPLACED.inc()
             log.warning("redis holds another salt for today; adopting it")
             self._shared = {day: value}
-            self._today = (value, start, start + 86400)
+            self._today = (value, start, end)
 
     def is_fallback(self) -> bool:
         return utc_day(self.clock()) not in self._shared
@@ -139,8 +147,7 @@ class DailySalt:
                 if salt is not None:
                     self._shared = {day: salt}  # older days are no longer needed
                     self._local.pop(day, None)
-                    start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()
-                    self._today = (salt, start, start + 86400)  # UTC days have 86,400 s
+                    self._today = (salt, *day_span(day))
                     return salt
                 self._next_try = self.clock() + self.retry_seconds
             SALT_FALLBACK.inc()

@@ -6,7 +6,7 @@ import here: `api/admin.py` reaches `streams.rebuild` through this module withou
 loading the stream framework.
 
 * `events` rows: `EVENT_COLUMNS` / `event_row(Enriched)`.
-* Aggregate deltas: key (website, day ms, is_bot, kpart, dim, key, grp), dim '' =
+* Aggregate deltas: key (website, day ordinal, is_bot, kpart, dim, key, grp), dim '' =
   site row, dim "page:CC" = `agg_page_country_daily`; value: 9 counters in the
   order of `streams.sessions` (visitors, visits, pageviews, unique, entries, exits,
   bounces, duration, events). `write_deltas` adds them in one statement per table.
@@ -29,7 +29,7 @@ import psycopg
 
 from streams.models import Enriched
 from streams.sessions import PAGE_IN, PAGEVIEWS, UNIQUE, AggKey
-from tinytrail.days import day_date, ms_to_ts
+from tinytrail.days import date_ordinal, day_date, ms_to_ts
 
 ADVISORY_NS = 0x74746167  # "ttag": (ns, day ordinal) locks one day's aggregates
 
@@ -141,7 +141,7 @@ async def write_deltas(cur: psycopg.AsyncCursor[Any], deltas: dict[AggKey, list[
 async def lock_day(conn: psycopg.AsyncConnection[Any], day: int | dt.date) -> None:
     """Take the day's EXCLUSIVE aggregate lock for this transaction (rebuild, bulk,
     compaction). `day`: day ordinal (days since 1970-01-01, UTC) or a date."""
-    ordinal = day if isinstance(day, int) else (day - dt.date(1970, 1, 1)).days
+    ordinal = day if isinstance(day, int) else date_ordinal(day)
     await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (ADVISORY_NS, ordinal))
 
 

@@ -111,7 +111,6 @@ def build_app(settings: WorkerSettings) -> tuple[WorkerApp, Runtime]:
     async def _retention() -> None:
         await rt.retention()
 
-    app.tt_runtime = rt  # type: ignore[attr-defined]
     app.tt_agent = process  # type: ignore[attr-defined]
     return app, rt
 

@@ -4,9 +4,10 @@
 
 * decode (`decode`): `RawEvent.from_bytes`, the one choke point with the caps of
   `tinytrail.limits`; any exception dead-letters that record alone.
-* enrich (`enrich`): the website cache is refreshed for the batch's sites, then the
-  named pure steps of `streams.enrich`; an exception in a step dead-letters that
-  event alone, other drops (unknown website, bot rules) are counted.
+* enrich (`enrich`): the website cache is refreshed for the batch's sites (retried
+  until Postgres answers, `know_websites`), then the named pure steps of
+  `streams.enrich`; an exception in a step dead-letters that event alone, other
+  drops (unknown website, bot rules) are counted.
 * sessions + sink (`store`): `Sink.apply` assigns sessions and writes events,
   aggregate deltas and offsets in ONE transaction. Transient errors are retried for
   ever with backoff; a data error splits the records in halves until the refused
@@ -31,11 +32,13 @@ from typing import Any, Protocol, cast
 import psycopg
 from prometheus_client import Counter
 
+from streams.deadletters import DeadLetter
 from streams.enrich import enrich_batch_async
 from streams.errors import backoff, is_transient
 from streams.errors import reason as error_reason
 from streams.models import Enriched
-from streams.sink import BatchResult, DeadLetter, Phases, Sink
+from streams.phases import Phases
+from streams.sink import BatchResult, Sink
 from streams.websites import WorkerWebsites
 from streams.windows import mirror_payload, realtime_events
 from tinytrail.event import DecodeError, RawEvent
@@ -51,6 +54,10 @@ BISECTIONS = Counter("tinytrail_sink_bisections_total",
 RETRIES = Counter("tinytrail_sink_retries_total",
                   "Batch attempts retried after a transient error (Postgres or the broker)")
 REDIS_FAILED = Counter("tinytrail_realtime_redis_failures_total", "Realtime mirror failures")
+LOOKUP_FAILED = Counter("tinytrail_worker_website_lookup_failures_total",
+                        "Website lookups of a batch that failed, retried until Postgres"
+                        " answers; kind=other (not transient: a grant, a schema) needs an"
+                        " operator", ["kind"])
 
 
 class Record(Protocol):
@@ -73,7 +80,7 @@ class BatchHost(Protocol):
     sink: Sink
     websites: WorkerWebsites
     phases: Phases
-    windows: Any  # the realtime windows table (None: realtime off)
+    windows: Any  # the realtime windows table (`streams.windows`)
     redis: Any
     ready: asyncio.Event
     batch_started: float | None
@@ -167,9 +174,17 @@ class BatchPath:
 
     async def know_websites(self, ids: set[str]) -> None:
         """Refresh the website cache when due and look up `ids` it lacks (one query).
-        Transient failures are retried with backoff (as the sink's): an event must not be
-        dropped as `unknown_website` because Postgres could not be asked. Any other
-        failure is logged, and the batch goes on with what the cache knows."""
+
+        Every failure is retried with backoff, so the batch waits and no offset moves: an
+        event must never be dropped as `unknown_website` because Postgres could not be
+        asked (docs/RULES.md, "A website is collectable from the moment its 201 is
+        sent"). The events are not to blame: the ids asked are canonical UUIDs
+        (`RawEvent.check`), so the query is the same whatever the batch holds. A transient
+        error (`streams.errors`) is a warning; any other (the worker's role lost its
+        grant on `websites`, a column it selects does not exist yet) is an ERROR and
+        counted in `tinytrail_worker_website_lookup_failures_total{kind="other"}`: it
+        will not heal by itself, and the liveness probe restarts a worker whose batch is
+        stuck longer than `worker_batch_stuck_seconds`."""
         websites = self.host.websites
         attempt = 0
         while True:
@@ -178,12 +193,16 @@ class BatchPath:
                 await websites.recheck(ids)
                 return
             except Exception as exc:  # noqa: BLE001 - classified right here
-                if not is_transient(exc):
-                    log.exception("website lookup failed; going on with the cache")
-                    return
                 attempt += 1
-                RETRIES.inc()
-                log.warning("website lookup failed (%s); retry %d", exc, attempt)
+                if is_transient(exc):
+                    RETRIES.inc()
+                    LOOKUP_FAILED.labels("transient").inc()
+                    log.warning("website lookup failed (%s); retry %d", exc, attempt)
+                else:
+                    LOOKUP_FAILED.labels("other").inc()
+                    log.error("website lookup failed, not a transient error (%s: %s);"
+                              " the batch waits, retry %d", type(exc).__name__,
+                              str(exc).splitlines()[0] if str(exc) else "", attempt)
                 await asyncio.sleep(backoff(attempt))
 
     async def realtime(self, new_events: Sequence[Enriched]) -> None:
@@ -192,7 +211,7 @@ class BatchPath:
         host = self.host
         ph = host.phases
         live = realtime_events(new_events)
-        if not live or host.windows is None:
+        if not live:
             return
         try:
             now_ms = int(time.time() * 1000)

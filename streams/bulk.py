@@ -11,7 +11,7 @@ order:
     sink and the rebuild use, so `rebuild_days` over the loaded days gives the
     same rows (tested in tests/streams/test_bulk_pg.py);
   * `COPY` for events, one upsert per aggregate table per day
-    (`streams.sink.write_deltas`), all of one day in ONE transaction under the
+    (`streams.aggregates.write_deltas`), all of one day in ONE transaction under the
     day's exclusive advisory lock (the one the rebuild takes), so a worker batch
     for that day never interleaves.
 
@@ -41,7 +41,7 @@ from streams.sessions import (
     assign_sessions,
     session_key,
 )
-from tinytrail.days import DAY_MS, day_date
+from tinytrail.days import day_date, day_of
 from tinytrail.db import Pool
 from tinytrail.event import RawEvent
 
@@ -160,7 +160,7 @@ async def bulk_load(
     for n, item in enumerate(events):
         is_raw = isinstance(item, RawEvent)
         ev = Enriched.from_raw(item, 0, n) if isinstance(item, RawEvent) else item
-        d = ev.received_at_ms // DAY_MS
+        d = day_of(ev.received_at_ms)
         if d != day:
             await flush()
             if d in done:

@@ -3,7 +3,7 @@
 For each day, in one transaction under the day's EXCLUSIVE advisory lock (the
 stream takes it shared per batch, so the two never interleave), the events of
 the day (excluded ones skipped) are grouped by their stored `session_id` and run
-through the same `apply_event` / `contribution` code the stream uses; the day's
+through the same `apply_event` / `add_contribution` code the stream uses; the day's
 aggregate rows are then replaced by the result. Running it twice gives the same
 rows (idempotent). Used by `tinytrail aggregate` and POST /api/v1/admin/aggregate.
 
@@ -214,7 +214,7 @@ async def rebuild_day(
         await copy_aggregates(conn.cursor(), agg_rows)
         if compact:
             await compact_day_locked(conn, day)
-    return {"events": folder.events, "sessions": folder.sessions, "rows": len(rows)}
+    return {"events": folder.events, "sessions": folder.sessions, "rows": len(agg_rows)}
 
 
 async def rebuild_days(

@@ -1,5 +1,12 @@
 """Retention: drop daily event partitions older than `retention_days`, create days ahead.
 
+Each partition is dropped in its own transaction under the day's EXCLUSIVE advisory
+lock (`streams.aggregates.lock_day`, the one every rewrite of a day takes): a rebuild
+of that day checks under the same lock that the partition still exists
+(`streams/rebuild.py`), so it either runs wholly before the drop or is refused after
+it, and never replaces the day's aggregates by the fold of a partition that vanished
+under it (docs/RULES.md, "A rebuild never deletes figures it cannot recompute").
+
 Aggregates are kept for ever (sessions live in the worker's Faust table, which
 expires them itself: streams/session_state.py). The same timer then compacts the
 aggregates of closed days (`streams/compaction.py`: days before yesterday, UTC,
@@ -21,6 +28,7 @@ import re
 
 from psycopg import sql
 
+from streams.aggregates import lock_day
 from streams.compaction import compact_old_days
 from tinytrail.db import DictConnection, Pool
 
@@ -51,9 +59,14 @@ async def run_retention(
         )
         for row in await cur.fetchall():
             m = _PART_RE.match(row["name"])
-            if m and dt.datetime.strptime(m.group(1), "%Y%m%d").date() < oldest_kept:
-                await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
-                    sql.Identifier(row["name"])))
+            if not m:
+                continue
+            day = dt.datetime.strptime(m.group(1), "%Y%m%d").date()
+            if day < oldest_kept:
+                async with conn.transaction():
+                    await lock_day(conn, day)
+                    await conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(
+                        sql.Identifier(row["name"])))
                 dropped.append(row["name"])
         # After the drops: a funnel request that read a dropped partition held it until
         # its commit (with the rows it cached), so the drop waited for it.

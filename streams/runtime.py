@@ -45,11 +45,13 @@ from streams.consumer import (
     dlq_topic,
     read_positions,
 )
+from streams.deadletters import DeadLetter
 from streams.offsets import StallCheck
+from streams.phases import Phases
 from streams.retention import run_retention
 from streams.session_state import SessionTable
 from streams.settings import WorkerSettings
-from streams.sink import DeadLetter, Phases, Sink
+from streams.sink import Sink
 from streams.websites import WorkerWebsites
 from streams.windows import expire as expire_windows
 from tinytrail.db import make_pool, open_pool
@@ -94,7 +96,7 @@ class Runtime:
             store=self.sessions, phases=self.phases,
         )
         self.dlq = dlq_topic(app, settings)
-        # The realtime windows table (None: realtime off, as some tests set it).
+        # The realtime windows table (`streams/windows.py`).
         self.windows: Any = add_kpart_table(app, "rt_windows", settings.events_partitions,
                                             self.raw_topic)
         # The agent's in-memory channel, which `deliver` fills with the consumer's fetches.

@@ -60,7 +60,7 @@ from psycopg.rows import tuple_row
 from streams.consumer import WorkerApp, add_kpart_table, register_codec
 from streams.sessions import Deltas, Session, SessionKey, apply_event, new_session
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
-from tinytrail.days import DAY_MS, day_start
+from tinytrail.days import day_of, day_start
 
 log = logging.getLogger("tinytrail.streams.sessions")
 
@@ -204,7 +204,9 @@ class SessionTable:
         many as `source_topic` (the raw topic) has, checked before the first write."""
         self.app = app
         self.bootstrap = bootstrap
-        self._producer: AIOKafkaProducer | None = None
+        # The changelog producer, started on the first write (`_writer`). A test without
+        # a broker sets a stand-in here, as it replaces the dead-letter sender.
+        self.producer: AIOKafkaProducer | None = None
         # Faust's recovery decodes changelog values with json; `from_json` turns the
         # session arrays back into `Session`s as they are applied.
         self.table = add_kpart_table(app, "sessions", partitions, source_topic,
@@ -227,32 +229,37 @@ class SessionTable:
         return m is not None and int(m["next"]) == next_offset
 
     # -- writes: the in-memory data, then the changelog records in bulk
-    async def _writer(self) -> AIOKafkaProducer | None:
-        """The changelog producer, started on first use; None while Faust's own producer
-        is not running (agent tests under `test_context` have no broker)."""
-        if self._producer is None and self.app.producer.started:
+    async def _writer(self) -> AIOKafkaProducer:
+        """The changelog producer: this store's own idempotent aiokafka producer, started
+        on first use. Raises when it cannot start (the sink then invalidates the
+        partitions, which are reloaded and rewritten by their next batch)."""
+        if self.producer is None:
             prod = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
                 max_batch_size=1 << 20, linger_ms=0,
             )
-            await prod.start()
-            self._producer = prod
-        return self._producer
+            try:
+                await prod.start()
+            except BaseException:
+                await prod.stop()
+                raise
+            self.producer = prod
+        return self.producer
 
     async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        if self.producer is not None:
+            await self.producer.stop()
+            self.producer = None
 
     async def _write(self, records: Mapping[int, list[tuple[str, Any]]]) -> None:
         """Per partition, in order: (table key, value or None to delete). Returns once
         Kafka acknowledged them all. Raises `PartitionsMismatch`, writing nothing, when
         the changelog's partitions are not the raw topic's (a key's changelog partition
         would not be its raw partition)."""
-        prod = await self._writer()
-        if prod is None or not records:
+        if not records:
             return
         self.table.verify_partitions()
+        prod = await self._writer()
         topic = self.table.changelog_topic.get_topic_name()
         futs = []
         for p, recs in records.items():
@@ -318,7 +325,7 @@ class SessionTable:
         RELOADS.labels(why).inc()
         t0 = time.perf_counter()
         m = self.mark(kpart)
-        today = int(time.time() * 1000) // DAY_MS
+        today = day_of(int(time.time() * 1000))
         floor = int(m["floor"]) if m is not None and int(m["floor"]) < NO_FLOOR else today - 1
         loaded = await load_partition(cur, kpart, floor)
         data = self.table.data

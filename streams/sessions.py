@@ -1,19 +1,19 @@
 """Sessions and what they contribute to the daily aggregates: the one place that defines it.
 
-Both the stream (`streams/sink.py`) and the rebuild (`streams/rebuild.py`) run
-every event through `apply_event` and count every session with `contribution`,
-so the two give the same figures by construction.
+The stream (`streams/sink.py`), the bulk load (`streams/bulk.py`) and the rebuild
+(`streams/rebuild.py`) run every event through `apply_event` and count every session
+with `add_contribution`, so they give the same figures by construction.
 
 Two kinds of figures (see the comments in migrations/0002_aggregates.sql):
 * per-event counts, added by `apply_event` when the event joins its session:
   events, pageviews, event types, custom event names, page / content-group
   pageviews, and unique pageviews (+1 the first time a visit views a path);
-* per-session figures, `contribution(session)`: visitors, visits, bounces,
+* per-session figures, `add_contribution(deltas, session)`: visitors, visits, bounces,
   duration, landing (entries) and exit pages, channel, referrer, UTM, device,
   browser, OS and screen visits. These change as a visit grows (a bounce stops
   being one, the exit page moves), so the stream adds
-  `contribution(after) - contribution(before)` for every session a batch
-  touches: Plausible's sign-collapsing idea. Worked example: a visit with one
+  contribution(after) - contribution(before) (`add_change`) for every session a
+  batch touches: Plausible's sign-collapsing idea. Worked example: a visit with one
   page_view on /a contributes visits=1, bounces=1, entries(/a)=1, exits(/a)=1.
   A second page_view on /b arrives: the new contribution is visits=1,
   bounces=0, entries(/a)=1, exits(/b)=1, so the delta is bounces -1,
@@ -31,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from streams.models import Enriched
-from tinytrail.days import DAY_MS, day_of
+from tinytrail.days import day_of
 from tinytrail.ids import new_uuid4
 
 GAP_MS = 30 * 60 * 1000  # 30-minute inactivity gap, on event time
@@ -273,7 +273,7 @@ def assign_sessions(
     touched: dict[str, Session] = {}
     get = latest.get
     for e in live:
-        k = (e.website_id, e.visitor_id, e.received_at_ms // DAY_MS, e.is_bot,
+        k = (e.website_id, e.visitor_id, day_of(e.received_at_ms), e.is_bot,
              e.kafka_partition)  # = session_key(e), inlined on the hot path
         s = get(k)
         if s is not None and joins(s, e):

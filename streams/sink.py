@@ -42,15 +42,17 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import psycopg
 from prometheus_client import Counter, Histogram
 
 from streams.aggregates import EVENT_COLUMNS, event_row, lock_days_shared, write_deltas
+from streams.deadletters import DeadLetter, DeadLetterSender
 from streams.models import NIL_SESSION, Enriched
 from streams.offsets import OffsetGap, contiguous_end, lock_fence, move_fence, resume_offsets
+from streams.phases import Phases
 from streams.session_state import SessionStore, lookup
 from streams.sessions import (
     Deltas,
@@ -59,7 +61,7 @@ from streams.sessions import (
     assign_sessions,
     session_key,
 )
-from tinytrail.days import DAY_MS, day_date
+from tinytrail.days import day_date, day_of
 from tinytrail.db import Pool
 
 log = logging.getLogger("tinytrail.streams.sink")
@@ -81,36 +83,6 @@ OFFSET_GAPS = Counter(
 )
 DEDUP_CHECK_BATCHES = 20  # after a duplicate, look ids up first for this many batches
 EXCLUDED = Counter("tinytrail_events_excluded_total", "Excluded events stored, not aggregated")
-
-PHASE_SECONDS = Counter(
-    "tinytrail_worker_phase_seconds_total", "Worker wall time per batch phase", ["phase"]
-)
-
-
-class Phases:
-    """Wall-clock seconds per named batch phase, summed over the process's batches.
-
-    `lap(name)` charges the time since the previous lap to `name`, so consecutive
-    phases are timed with one clock read each. Exported as
-    `tinytrail_worker_phase_seconds_total{phase}` and logged at shutdown (the
-    benchmark prints the breakdown from that line)."""
-
-    def __init__(self) -> None:
-        self.totals: dict[str, float] = {}
-        self.batches = 0
-        self._t = time.perf_counter()
-
-    def start(self) -> None:
-        self._t = time.perf_counter()
-
-    def lap(self, name: str) -> None:
-        now = time.perf_counter()
-        dt_ = now - self._t
-        self._t = now
-        self.totals[name] = self.totals.get(name, 0.0) + dt_
-        PHASE_SECONDS.labels(name).inc(dt_)
-
-
 
 class PartitionKeeper:
     """Makes sure the daily `events` partition exists before a day's events are inserted."""
@@ -150,18 +122,6 @@ class BatchResult:
         self.duplicates += other.duplicates
         self.dead_letters += other.dead_letters
         self.held_back += other.held_back
-
-
-DeadLetterSender = Callable[[Sequence["DeadLetter"]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class DeadLetter:
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    error: str
 
 
 class Sink:
@@ -217,7 +177,7 @@ class Sink:
         `result.gaps`."""
         ph = self.phases
         ph.start()
-        await self.partitions.ensure(self.pool, {e.received_at_ms // DAY_MS for e in events})
+        await self.partitions.ensure(self.pool, {day_of(e.received_at_ms) for e in events})
         t0 = time.perf_counter()
         check = self._check_left > 0
         self._check_left = max(self._check_left - 1, 0)
@@ -321,7 +281,7 @@ class Sink:
             await send_dead(dead_fresh)  # at least once: before COMMIT
         res.dead_letters = len(dead_fresh)
         # 2. Shared day locks (the rebuild takes them exclusively), in day order, one trip.
-        await lock_days_shared(cur, {e.received_at_ms // DAY_MS for e in fresh})
+        await lock_days_shared(cur, {day_of(e.received_at_ms) for e in fresh})
         ph.lap("pg_fence")
         # 3. Drop repeats inside the batch, and (when `check`) events already stored (the
         # same event produced twice). Unchecked, a stored one makes the COPY below fail

@@ -9,7 +9,8 @@ collectable from the moment its 201 is sent (docs/RULES.md). An id Postgres does
 know either is remembered for `negative_ttl` seconds (a stream of events for an unknown
 id costs one query per `negative_ttl`, not one per batch); only then are its events
 dropped as `unknown_website`. Postgres errors are raised: the batch path retries
-transient ones, so an event is never dropped because Postgres could not be asked.
+them all (an error that is not transient is logged as an ERROR and counted), so an
+event is never dropped because Postgres could not be asked.
 """
 
 from __future__ import annotations

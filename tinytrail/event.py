@@ -2,7 +2,10 @@
 
 The collector builds a `RawEvent` from a validated request, the worker decodes it
 with `RawEvent.from_bytes` (the one choke point that validates messages: anything
-it rejects goes to the dead-letter topic). JSON via orjson, never pickle.
+it rejects goes to the dead-letter topic). JSON via orjson, never pickle. Decoding
+also canonicalises `event_id` and `website_id` (lower case, hyphenated): every
+store downstream (the website cache, the events table, the sessions) knows one
+spelling of an id.
 
 The message key is `website_id:visitor_id`, so that every event of one visitor
 lands in one partition and the worker that owns the partition sees the whole
@@ -12,6 +15,7 @@ code the collector derived from it (`country`, optional).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -86,17 +90,24 @@ class RawEvent:
             ev = cls(**obj)
         except TypeError as exc:
             raise DecodeError(f"bad fields: {exc}") from None
-        ev.check()
-        return ev
+        return ev.check()
 
-    def check(self) -> None:
+    def check(self) -> RawEvent:
         """Validation of a decoded message, the same rules as the collector's
         (`tinytrail.limits`): types, UUIDs, every text field within its character AND
         UTF-8 byte cap and free of control characters, `properties` at most
         `MAX_PROPERTIES_BYTES` of JSON without NUL, screen sizes 0-100,000, the event time
         a positive epoch-ms integer before year 10,000. Raises DecodeError whose message
-        names the field (the dead letter's reason)."""
-        if not (_is_uuid(self.event_id) and _is_uuid(self.website_id)):
+        names the field (the dead letter's reason).
+
+        Returns the event with `event_id` and `website_id` in canonical spelling
+        (`tinytrail.ids.canonical_uuid`): itself, or a copy when a producer wrote an id
+        another way `uuid.UUID` takes ('{...}', upper case, 'urn:uuid:...', 32 bare hex
+        digits). The website cache knows canonical ids only: an existing website's event
+        under another spelling would otherwise be dropped as `unknown_website`."""
+        event_id = canonical_uuid(self.event_id)
+        website_id = canonical_uuid(self.website_id)
+        if event_id is None or website_id is None:
             raise DecodeError("event_id and website_id must be UUIDs")
         ms = self.received_at_ms
         if type(ms) is not int or not 0 < ms < MAX_EPOCH_MS:
@@ -148,6 +159,9 @@ class RawEvent:
             # Postgres jsonb cannot hold NUL, in keys or values.
             if _has_nul(props):
                 raise DecodeError("properties must not contain NUL characters")
+        if event_id != self.event_id or website_id != self.website_id:
+            return dataclasses.replace(self, event_id=event_id, website_id=website_id)
+        return self
 
 
 def event_key(website_id: str, visitor_id: str) -> bytes:
@@ -196,11 +210,6 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 _COUNTRY = re.compile(r"[A-Z]{2}")
-
-
-def _is_uuid(value: Any) -> bool:
-    """Is `value` a UUID in any spelling `uuid.UUID` takes (`tinytrail.ids`)?"""
-    return canonical_uuid(value) is not None
 
 
 def _has_nul(value: Any) -> bool:

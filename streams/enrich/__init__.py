@@ -53,17 +53,6 @@ PIPELINE: tuple[tuple[str, Step], ...] = (
 )
 
 
-def enrich_one(ev: Enriched, ctx: EnrichContext) -> Enriched | Drop:
-    """Run every step on one event (no metrics; used by tests and the rebuild). Raises
-    whatever a step raises (the batch path, `enrich_batch`, catches per event)."""
-    for _, step in PIPELINE:
-        out = step(ev, ctx)
-        if isinstance(out, Drop):
-            return out
-        ev = out
-    return ev
-
-
 def enrich_batch(
     events: Sequence[Enriched], websites: Callable[[str], WebsiteInfo | None]
 ) -> tuple[list[Enriched], list[tuple[Enriched, Drop]]]:

@@ -219,12 +219,6 @@ def referrer_parts(referrer: str | None) -> tuple[str, str] | None:
     return (host, parts.path) if host else None
 
 
-def referrer_host(referrer: str | None) -> str | None:
-    """The normalised referrer host (see the module docstring), or None."""
-    parts = referrer_parts(referrer)
-    return parts[0] if parts else None
-
-
 @short_key_cache(maxsize=CLASSIFY_CACHE_ENTRIES, max_chars=CLASSIFY_CACHE_KEY_CHARS)
 def classify(
     referrer: str | None, utm_medium: str | None, own_domain: str

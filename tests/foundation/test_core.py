@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import uuid
@@ -239,10 +240,24 @@ def _uuid_accepts(value: object) -> bool:
 ))
 def test_event_id_check_accepts_exactly_what_uuid_accepts(value: object) -> None:
     """The worker's choke point checks canonical ids with a regex and everything else with
-    uuid.UUID: the verdict must be uuid.UUID's, whatever the input."""
-    from tinytrail.event import _is_uuid
+    uuid.UUID: the verdict must be uuid.UUID's, whatever the input; and an id it accepts
+    leaves it in canonical spelling, `str(uuid.UUID(value))` (the website cache and the
+    events table know that spelling only)."""
+    for name in ("event_id", "website_id"):
+        if _uuid_accepts(value):
+            ev = RawEvent.from_dict(_event(**{name: value}))
+            assert getattr(ev, name) == str(uuid.UUID(value))  # type: ignore[arg-type]
+        else:
+            with pytest.raises(DecodeError):
+                RawEvent.from_dict(_event(**{name: value}))
 
-    assert _is_uuid(value) == _uuid_accepts(value)
+
+def test_a_canonical_event_decodes_to_itself() -> None:
+    """The common case costs no copy: canonical ids come back as the same object."""
+    ev = RawEvent(**_event())  # type: ignore[arg-type]
+    assert ev.check() is ev
+    upper = dataclasses.replace(ev, website_id=ev.website_id.upper())
+    assert upper.check() == ev
 
 
 @given(st.text(max_size=300), st.integers(1, 120), st.integers(1, 300))

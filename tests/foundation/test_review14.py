@@ -65,12 +65,6 @@ def test_no_module_over_about_400_lines_without_a_reason() -> None:
     assert offenders == [], offenders
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: day arithmetic is still written out beside tinytrail/days.py:"
-    " `received_at_ms // DAY_MS` in streams/sink.py (x2), streams/sessions.py,"
-    " streams/session_state.py, streams/bulk.py (day_of exists); `start + 86400` and a"
-    " hand-made day start in collector/salt.py (x2); `dt.date(1970, 1, 1)` in"
-    " streams/aggregates.py lock_day (date_ordinal exists)"))
 def test_day_arithmetic_lives_in_tinytrail_days() -> None:
     patterns = (r"//\s*DAY_MS", r"\+\s*86_?400\b", r"date\(1970,\s*1,\s*1\)")
     hits = [f"{rel}:{i}: {line.strip()}"
@@ -141,32 +135,18 @@ def test_no_dead_code_left() -> None:
     assert dead == [], dead
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: test-only branches in production: streams/session_state.py _writer returns"
-    " None (and _write writes nothing) while Faust's producer is not started, 'agent tests"
-    " under test_context have no broker'; streams/batch.py skips realtime when"
-    " `host.windows is None` ('realtime off, as some tests set it': no test sets it)"))
 def test_no_test_only_branches_in_the_worker() -> None:
     assert "producer.started" not in src("streams/session_state.py")
     assert "windows is None" not in src("streams/batch.py")
     assert "as some tests set it" not in src("streams/runtime.py")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: streams/sink.py still holds the batch timing (Phases) and the dead-letter"
-    " record (DeadLetter), two of the hub concerns the issue names; streams/batch.py and"
-    " streams/runtime.py import both from the sink"))
 def test_the_sink_module_is_only_the_sink() -> None:
     tree = ast.parse(src("streams/sink.py"))
     classes = {n.name for n in tree.body if isinstance(n, ast.ClassDef)}
     assert not classes & {"Phases", "DeadLetter"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: nothing guards that the API still does not load Faust: test_layers checks"
-    " only direct `import faust`, so `from streams.session_state import fold_sessions`"
-    " in streams/rebuild.py (a natural reuse) would load Faust into the API and every"
-    " test would pass; the import closure of api/ (via streams.rebuild) is not checked"))
 def test_the_layer_test_guards_the_api_import_closure() -> None:
     layers = src("tests/foundation/test_layers.py")
     assert re.search(r"def test_\w*(api|rebuild|admin)\w*", layers), \
@@ -203,11 +183,5 @@ def test_docstrings_say_true_units_and_names() -> None:
     assert wrong == [], wrong
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: streams/retention.py drops a day's events partition without the day's"
-    " advisory lock, so rebuild_day's re-check 'under the lock' (streams/rebuild.py) does"
-    " not exclude a drop between the check and its SELECT: the day's aggregates would be"
-    " replaced by nothing (docs/RULES.md: a rebuild never deletes figures it cannot"
-    " recompute); the day lock is not the one lock for every day rewrite"))
 def test_retention_drops_a_day_under_the_day_lock() -> None:
     assert "lock_day" in src("streams/retention.py")

@@ -1,14 +1,17 @@
-"""Shared helpers of the stream tests: websites, aggregate snapshots, the rebuild check."""
+"""Shared helpers of the stream tests: websites, aggregate snapshots, the rebuild check,
+a stand-in for the session changelog producer where no broker runs."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import psycopg
 
-from streams.models import Enriched
+from streams.enrich import PIPELINE, EnrichContext
+from streams.models import Drop, Enriched
 from streams.rebuild import rebuild_days
 from streams.session_state import NO_FLOOR
 from streams.sessions import Session, SessionKey
@@ -30,6 +33,51 @@ PAGE_COUNTRY_SQL = (
     " pageviews, unique_pageviews, 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint,"
     " 0::bigint FROM agg_page_country_daily {where} ORDER BY 1, 2, 3, 4, 5, 6, 7"
 )
+
+
+class _RecordedBatch:
+    """aiokafka's record batch, as far as the session store uses it; never full."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[bytes | None, bytes | None]] = []
+
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: Any) -> object:
+        self.items.append((key, value))
+        return object()  # metadata: appended
+
+
+class ChangelogRecorder:
+    """Stands in for the session store's changelog producer (`SessionTable.producer`: the
+    part of aiokafka's producer it uses) in tests without a broker, as a list stands in
+    for the dead-letter producer: the store writes its records as in production, and
+    they are kept here, in order, as (topic, partition, key, value)."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[str, int, bytes | None, bytes | None]] = []
+
+    def create_batch(self) -> _RecordedBatch:
+        return _RecordedBatch()
+
+    async def send_batch(self, batch: _RecordedBatch, topic: str, *,
+                         partition: int) -> asyncio.Future[None]:
+        self.records.extend((topic, partition, k, v) for k, v in batch.items)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def stop(self) -> None:
+        pass
+
+
+def enrich_one(ev: Enriched, ctx: EnrichContext) -> Enriched | Drop:
+    """Every step of `streams.enrich.PIPELINE` on one event, in order, without the
+    metrics and the per-event catch of `enrich_batch` (a step's exception is raised)."""
+    for _, step in PIPELINE:
+        out = step(ev, ctx)
+        if isinstance(out, Drop):
+            return out
+        ev = out
+    return ev
 
 
 def make_sites(

@@ -4,9 +4,10 @@
 context feeds it through an in-memory channel instead of Kafka (the network guard
 of tests/conftest.py refuses the Kafka port, as this test is not marked `kafka`).
 The agent's batch body is the production `Runtime.handle`: decode, enrichment,
-and the Postgres sink, on the session's real database. Only the dead-letter
-producer is replaced, by a list (the DLQ topic needs a broker); that the DLQ
-reaches Kafka is tested in test_worker_kafka.py.
+and the Postgres sink, on the session's real database. Only the two producers are
+replaced (their topics need a broker): the dead letters go to a list, the session
+changelog records to a `ChangelogRecorder`; that both reach Kafka is tested in
+test_worker_kafka.py.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ import random
 import uuid
 from typing import Any
 
+import orjson
 import psycopg
 import pytest
 
 from streams.app import build_app
 from streams.consumer import RawBatch, RawRecord
+from streams.session_state import load_value, mark_key
 from streams.settings import WorkerSettings
 from tests.streams.gen import traffic
-from tests.streams.helpers import assert_equals_rebuild, make_sites
+from tests.streams.helpers import ChangelogRecorder, assert_equals_rebuild, make_sites
 from tinytrail.settings import CoreSettings
 
 
@@ -77,6 +80,7 @@ async def test_agent_decodes_enriches_stores_and_dead_letters(
 
     rt.send_dead = send_dead  # type: ignore[method-assign]
     rt.handle = handle  # type: ignore[method-assign]
+    changelog = rt.sessions.producer = ChangelogRecorder()  # type: ignore[assignment]
     await rt.start()
     try:
         async with app.tt_agent.test_context() as agent:  # type: ignore[attr-defined]
@@ -110,6 +114,12 @@ async def test_agent_decodes_enriches_stores_and_dead_letters(
     assert unknown_rows == (0,)
     offsets = {r[0]: r[3] for r in stored}
     assert offsets[raws[0].event_id] == 0 and offsets[raws[60].event_id] == 62
+    # The session changelog got the sessions, then partition 0's mark at the stored offset.
+    table = rt.sessions.table.changelog_topic.get_topic_name()
+    assert {(t, p) for t, p, _, _ in changelog.records} == {(table, 0)}
+    _, _, key, value = changelog.records[-1]
+    assert key == orjson.dumps(mark_key(0)) and value is not None
+    assert load_value(value)["next"] == len(msgs)
     nil = "00000000-0000-0000-0000-000000000000"
     by_id = {r.event_id: r for r in raws}
     assert all((s == nil) == by_id[e].is_excluded for e, s, _, _ in stored)
@@ -149,6 +159,7 @@ async def test_a_transient_postgres_error_is_retried_and_nothing_is_dead_lettere
 
     rt.send_dead = send_dead  # type: ignore[method-assign]
     rt.sink.apply = apply  # type: ignore[method-assign]
+    rt.sessions.producer = ChangelogRecorder()  # type: ignore[assignment]  # no broker
     await rt.start()
     try:
         n = await rt.handle([RawRecord(0, i, r.key, r.to_bytes()) for i, r in enumerate(raws)])
@@ -176,6 +187,7 @@ async def test_a_website_created_just_now_is_not_dropped(
     settings = worker_settings(core_settings, str(tmp_path), batch=10)
     app, rt = build_app(settings)
     rt.send_dead = lambda items: asyncio.sleep(0)  # type: ignore[method-assign,assignment,return-value]
+    rt.sessions.producer = ChangelogRecorder()  # type: ignore[assignment]  # no broker
     await rt.start()  # loads the cache: the website below does not exist yet
     try:
         sites = make_sites(core_settings.database_url, 1)
@@ -229,6 +241,7 @@ async def test_a_failed_session_changelog_write_makes_the_next_batch_reload_the_
     rt.sessions._write = flaky_write  # type: ignore[method-assign]
     rt.sessions.reload = spy_reload  # type: ignore[method-assign]
     rt.send_dead = lambda items: asyncio.sleep(0)  # type: ignore[method-assign,assignment,return-value]
+    rt.sessions.producer = ChangelogRecorder()  # type: ignore[assignment]  # no broker
     await rt.start()
     try:
         records = [RawRecord(0, i, r.key, r.to_bytes()) for i, r in enumerate(raws)]

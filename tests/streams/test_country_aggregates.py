@@ -12,7 +12,7 @@ from collections import defaultdict
 import psycopg
 import pytest
 
-from streams.enrich import EnrichContext, enrich_one
+from streams.enrich import EnrichContext
 from streams.enrich.website import WebsiteInfo
 from streams.models import Enriched
 from streams.rebuild import SessionFolder
@@ -27,7 +27,7 @@ from streams.sessions import (
     VISITS,
 )
 from tests.streams.gen import traffic
-from tests.streams.helpers import make_sites
+from tests.streams.helpers import enrich_one, make_sites
 from tests.streams.test_sessions import mk
 
 

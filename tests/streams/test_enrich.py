@@ -6,13 +6,14 @@ import uuid
 
 import pytest
 
-from streams.enrich import enrich_batch, enrich_one
+from streams.enrich import enrich_batch
 from streams.enrich.content_group import step as group_step
 from streams.enrich.referrer import classify
 from streams.enrich.screen import bucket
 from streams.enrich.useragent import classify as ua
 from streams.enrich.website import WebsiteInfo
 from streams.models import Drop, Enriched
+from tests.streams.helpers import enrich_one
 from tinytrail.event import RawEvent
 
 SITE = str(uuid.uuid4())

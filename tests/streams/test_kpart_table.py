@@ -155,11 +155,7 @@ async def test_the_session_store_refuses_to_write_a_mismatched_changelog() -> No
     store = SessionTable(app, 4, CLOSED, RAW)
     app.consumer = Counts({RAW: 4, store.table.changelog_topic_name: 5})  # type: ignore[assignment]
     prod = Producer()
-
-    async def writer() -> Any:  # Faust's producer is not running here: stand in for it
-        return prod
-
-    store._writer = writer  # type: ignore[method-assign]
+    store.producer = prod  # type: ignore[assignment]  # no broker here: stand in for it
     with pytest.raises(PartitionsMismatch) as info:
         await store._write({2: [(KEY, None)]})
     assert "sessions-changelog" in str(info.value) and RAW in str(info.value)

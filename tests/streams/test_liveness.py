@@ -20,7 +20,7 @@ from streams.app import build_app
 from streams.consumer import RawRecord
 from streams.settings import WorkerSettings
 from tests.streams.gen import traffic
-from tests.streams.helpers import make_sites
+from tests.streams.helpers import ChangelogRecorder, make_sites
 from tests.streams.test_agent_context import worker_settings
 from tinytrail.db import make_pool, open_pool
 from tinytrail.settings import CoreSettings
@@ -102,6 +102,7 @@ async def test_a_stuck_batch_stops_the_heartbeat_and_recovers(
         dead.extend(items)
 
     rt.send_dead = send_dead  # type: ignore[method-assign]
+    rt.sessions.producer = ChangelogRecorder()  # type: ignore[assignment]  # no broker
     days = sorted({r.received_at_ms // 86_400_000 for r in raws})
     hb = tmp_path / "hb"
     await rt.start()

@@ -22,11 +22,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from streams.deadletters import DeadLetter
 from streams.enrich import enrich_batch
 from streams.models import Enriched
 from streams.offsets import EXPIRED, OffsetGap, contiguous_end
 from streams.rebuild import rebuild_days
-from streams.sink import DeadLetter, Sink
+from streams.sink import Sink
 from streams.websites import WorkerWebsites
 from tests.streams.gen import traffic
 from tests.streams.helpers import MemorySessions, contiguous_offsets, days_of, make_sites, snapshot

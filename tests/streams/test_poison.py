@@ -31,7 +31,7 @@ from streams.app import build_app
 from streams.consumer import RawRecord
 from streams.errors import backoff, is_transient
 from tests.streams.gen import traffic
-from tests.streams.helpers import assert_equals_rebuild, days_of, make_sites
+from tests.streams.helpers import ChangelogRecorder, assert_equals_rebuild, days_of, make_sites
 from tests.streams.test_agent_context import worker_settings
 from tests.streams.workerproc import (
     applied_messages,
@@ -152,6 +152,7 @@ async def test_finding_5_one_refused_row_does_not_dead_letter_its_batch(
         dead.extend(items)
 
     rt.send_dead = send_dead  # type: ignore[method-assign]
+    rt.sessions.producer = ChangelogRecorder()  # type: ignore[assignment]  # no broker
     await rt.start()
     try:
         records = [RawRecord(0, i, r.key, r.to_bytes()) for i, r in enumerate(raws)]
