@@ -53,6 +53,7 @@ from streams.sessions import (
 from streams.stored import STORED_COLUMNS, enriched_from_tuple
 from tinytrail.days import date_ordinal, day_start
 from tinytrail.db import Pool
+from tinytrail.ids import canonical_uuid
 
 log = logging.getLogger("tinytrail.streams.rebuild")
 
@@ -269,13 +270,11 @@ def aggregate_command(first: dt.date, last: dt.date, website: str | None) -> int
     settings = load_settings(CoreSettings)
     setup_logging(settings.log_format, settings.log_level, process="aggregate")
     if website is not None:
-        import uuid
-
-        try:
-            website = str(uuid.UUID(website))
-        except ValueError:
+        canonical = canonical_uuid(website)
+        if canonical is None:
             print(f"tinytrail aggregate: not a website id: {website!r}", file=sys.stderr)
             return 2
+        website = canonical
 
     async def run() -> dict[str, Any]:
         pool = make_pool(settings, name="aggregate", max_size=2)

@@ -7,11 +7,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from tinytrail.settings import CoreSettings
+from tinytrail.settings import WebsiteCacheSettings
 
 
-class WorkerSettings(CoreSettings):
-    """Everything the Faust worker reads from `TINYTRAIL_*` at start-up."""
+class WorkerSettings(WebsiteCacheSettings):
+    """Everything the Faust worker reads from `TINYTRAIL_*` at start-up (the website
+    cache's two settings are shared with the collector: `WebsiteCacheSettings`)."""
 
     worker_metrics_port: int = Field(default=8003, ge=0, le=65535)  # 0 = no metrics server
     worker_web_port: int = Field(default=0, ge=0, le=65535)  # Faust's web server; 0 = off
@@ -28,10 +29,6 @@ class WorkerSettings(CoreSettings):
     worker_data_dir: str = "/tmp/tinytrail/worker-data"
     batch_size: int = Field(default=5000, ge=1, le=100_000)
     batch_window: float = Field(default=0.5, gt=0, le=1.0)  # seconds; aggregates every <= 1 s
-    website_refresh_interval: float = Field(default=5.0, gt=0, le=5.0)
-    # An id missing from the website cache is looked up in Postgres before its events
-    # are dropped; an id Postgres does not know is not asked again for this many seconds.
-    website_negative_ttl: float = Field(default=2.0, gt=0, le=60)
     retention_interval: float = Field(default=3600.0, gt=0)
     partitions_ahead_days: int = Field(default=8, ge=1, le=60)
     broker_session_timeout: float = Field(default=30.0, gt=0)

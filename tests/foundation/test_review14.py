@@ -74,10 +74,6 @@ def test_day_arithmetic_lives_in_tinytrail_days() -> None:
     assert hits == [], hits
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: the UUID check is written again with uuid.UUID in streams/rebuild.py"
-    " (aggregate_command), api/handlers.py (parse_uuid) and api/reports/params.py"
-    " (parse_website_id) instead of tinytrail.ids.canonical_uuid"))
 def test_the_uuid_check_lives_in_tinytrail_ids() -> None:
     hits = [f"{rel}:{i}" for rel, text in prod_files().items() if rel != "tinytrail/ids.py"
             for i, line in enumerate(text.splitlines(), 1) if "uuid.UUID(" in line]
@@ -100,11 +96,6 @@ def test_the_website_cache_settings_have_one_name_each() -> None:
         == {"website_refresh_interval", "website_negative_ttl"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: dead code nobody calls: streams/enrich/referrer.py referrer_host,"
-    " tinytrail/envelope.py not_found, streams/app.py `app.tt_runtime` (never read),"
-    " collector/websites.py build (tests only), collector/validate.py MAX_PATH and"
-    " MAX_REFERRER (the comment says modules and tests import them: none do)"))
 def test_no_dead_code_left() -> None:
     prod = prod_files()
     everything = {**prod, **{str(p.relative_to(ROOT)): p.read_text(encoding="utf-8")
@@ -153,15 +144,6 @@ def test_the_layer_test_guards_the_api_import_closure() -> None:
         "no layer test about the API's (transitive) imports"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: docstrings with wrong units or stale names: streams/aggregates.py says the"
-    " delta key holds the 'day ms' (it is the day ordinal); tinytrail/ratelimit.py says"
-    " the key 'expires 10 s after the window ends' (EXPIRE is 2 windows from each hit);"
-    " streams/sessions.py and streams/rebuild.py name `contribution` (now"
-    " add_contribution); streams/enrich/__init__.py enrich_one 'used by ... the rebuild'"
-    " (it is not); streams/bulk.py cites streams.sink.write_deltas (streams.aggregates);"
-    " api/openapi.py cites tests/api/test_openapi.py (test_api_openapi.py);"
-    " api/reports/__init__.py 'The nine report endpoints' (ten are mounted)"))
 def test_docstrings_say_true_units_and_names() -> None:
     wrong = []
     if "day ms" in src("streams/aggregates.py"):
