@@ -123,10 +123,15 @@ def parse_key(key: str) -> SessionKey | None:
 
 
 def fold_sessions(rows: Iterable[tuple[Any, ...]]) -> dict[SessionKey, Session]:
-    """Stored event rows (`STORED_COLUMNS`, any order) -> the latest session per key, as the
-    stream left it. `first_of_day` is not restored: it only matters when a session is
-    created (a grown session subtracts and re-adds its own flag, which cancels out)."""
+    """Stored event rows (`STORED_COLUMNS`, any order, every event of each key's day) ->
+    the latest session per key, as the stream left it, `first_of_day` included: the
+    session holding the key's first event in partition order (lowest Kafka offset; time
+    and event id break ties, as in the rebuild's `SessionFolder.flush`) is the one the
+    stream created first and counts the visitor. It matters when that session grows after
+    a reload: a late event stamped earlier can change its `country`, and the visitor must
+    move with it (`add_contribution`), as the rebuild counts it."""
     by_id: dict[str, Session] = {}
+    first: dict[SessionKey, tuple[tuple[int, int, str], str]] = {}  # key -> (mark, sid)
     scratch = Deltas()
     for row in rows:
         ev = enriched_from_tuple(row)
@@ -135,11 +140,17 @@ def fold_sessions(rows: Iterable[tuple[Any, ...]]) -> dict[SessionKey, Session]:
             s = by_id[ev.session_id] = new_session(ev, ev.session_id, first_of_day=False)
         apply_event(s, ev, scratch)
         scratch.clear()
+        mark = (ev.kafka_offset, ev.received_at_ms, ev.event_id)
+        best = first.get(s.key)
+        if best is None or mark < best[0]:
+            first[s.key] = (mark, ev.session_id)
     latest: dict[SessionKey, Session] = {}
     for s in by_id.values():
         cur = latest.get(s.key)
         if cur is None or (s.last_ms, s.session_id) > (cur.last_ms, cur.session_id):
             latest[s.key] = s
+    for k, s in latest.items():
+        s.first_of_day = first[k][1] == s.session_id
     return latest
 
 

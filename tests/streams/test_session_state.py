@@ -48,9 +48,9 @@ def stored_row(e: Enriched) -> tuple[Any, ...]:
 
 
 def comparable(s: Session) -> dict[str, Any]:
-    d = {f: getattr(s, f) for f in s.__slots__}  # type: ignore[attr-defined]
-    d.pop("first_of_day")  # not restored by a reload (module doc of session_state)
-    return d
+    # Every field, `first_of_day` included: a reloaded first visit that loses it stops
+    # moving its visitor between countries (tests/streams/test_reload_country.py).
+    return {f: getattr(s, f) for f in s.__slots__}  # type: ignore[attr-defined]
 
 
 @settings(max_examples=150, deadline=None)
@@ -59,7 +59,9 @@ def test_fold_of_stored_events_gives_back_the_streams_sessions(
     spec: list[tuple[int, int, str, str]], rnd: random.Random
 ) -> None:
     events = [mk(i, v, t, et, p) for i, (v, t, et, p) in enumerate(spec)]
-    rnd.shuffle(events)  # arrival order: any
+    rnd.shuffle(events)  # arrival order: any (times out of order)...
+    for n, e in enumerate(events):
+        e.kafka_offset = n  # ...but a partition delivers in offset order
     latest = stream_sessions(events)
     rows = [stored_row(e) for e in events]
     rnd.shuffle(rows)  # the events table returns rows in any order
