@@ -3,6 +3,7 @@
 // Uses playwright-core from tests/browser (installed by infra/bootstrap.sh).
 //   {"op": "open", "width": 1440, "height": 900, "scheme"?: "dark", "init"?: js}
 //       a fresh context and page
+//   {"op": "reset"} closes the context and empties the log (one driver, many tests)
 //   {"op": "goto", "url": ...} {"op": "click", "sel": ...} {"op": "fill", "sel", "value"}
 //   {"op": "select", "sel", "value"} {"op": "check", "sel", "on"} {"op": "press", "key"}
 //   {"op": "wait", "sel", "state"?} {"op": "waitFn", "expr"} {"op": "eval", "expr"}
@@ -33,6 +34,14 @@ let context;
 let page;
 const log = { console: [], errors: [], requests: [], responses: [] };
 const t0 = Date.now();
+
+async function reset() {
+  if (context) await context.close();
+  context = undefined;
+  page = undefined;
+  log.console = []; log.errors = []; log.requests = []; log.responses = [];
+  return true;
+}
 
 async function open(cmd) {
   if (context) await context.close();
@@ -65,6 +74,7 @@ async function open(cmd) {
 
 const ops = {
   open,
+  reset,
   goto: async (c) => { await page.goto(c.url, { waitUntil: 'load' }); return page.url(); },
   url: async () => page.url(),
   click: async (c) => { await page.click(c.sel, { timeout: c.timeout || 15000 }); return true; },
