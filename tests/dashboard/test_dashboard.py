@@ -24,7 +24,15 @@ import pytest
 import requests
 
 from tests.dashboard.browser import Chromium
-from tests.dashboard.stack import COUNTRY_VISITORS, XSS_EVENT, XSS_PATH, XSS_UTM, Stack
+from tests.dashboard.stack import (
+    COUNTRY_VISITORS,
+    TIGHT_LIMIT,
+    TIGHT_WINDOW,
+    XSS_EVENT,
+    XSS_PATH,
+    XSS_UTM,
+    Stack,
+)
 from tests.dashboard.ui import cells as C
 from tests.dashboard.ui import clean, duration, num, open_dashboard, pct, read, settle
 
@@ -658,13 +666,14 @@ async def test_admin_sees_accounts_and_users_and_a_new_key_once(stack: Stack, br
 
 
 def spend(stack: Stack, key: str) -> None:
-    """Use up `key`'s budget on the tight API (5 per 20 s, fixed windows) with at least
-    3 s of the window left, so that the next requests surely get 429."""
+    """Use up `key`'s budget on the tight API (5 per 8 s, fixed windows) with more than
+    3 s of the window left (Retry-After 4 or more), so that the next requests surely
+    get 429."""
     while True:
         r = requests.get(stack.tight + "/api/v1/websites", headers={"X-API-KEY": key},
                          timeout=10)
         if r.status_code == 429:
-            if int(r.headers["Retry-After"]) >= 3:
+            if int(r.headers["Retry-After"]) >= 4:
                 return
             time.sleep(int(r.headers["Retry-After"]) + 0.2)  # too close to the next window
         else:
@@ -697,7 +706,7 @@ async def test_sign_in_messages_and_backing_off_on_429(stack: Stack, browser: Ch
     await b("wait", sel="form.signin")
     assert await b("eval", expr="sessionStorage.getItem('tinytrail.apiKey')") is None
 
-    # 429 at sign-in (the tight API allows 5 requests per 20 s): spend the budget first.
+    # 429 at sign-in (the tight API allows 5 requests per 8 s): spend the budget first.
     key = stack.new_key()
     spend(stack, key)
     await b("goto", url=f"{stack.tight}/dashboard/")
@@ -706,8 +715,8 @@ async def test_sign_in_messages_and_backing_off_on_429(stack: Stack, browser: Ch
     await b("waitFn", expr="document.querySelector('form.signin [role=alert]').textContent")
     msg = await b("eval", expr="document.querySelector('form.signin [role=alert]').textContent")
     assert "Too many requests (429)" in msg and "Try again in" in msg, msg
-    # The API's own words: which limit it was (here the key's, at 5 per 20 s).
-    assert "rate limit of 5 requests per 20 s exceeded" in msg, msg
+    # The API's own words: which limit it was (here the key's, at 5 per 8 s).
+    assert f"rate limit of {TIGHT_LIMIT} requests per {TIGHT_WINDOW} s exceeded" in msg, msg
 
     # 429 while loading panels: one pause for all of them, no request until Retry-After
     # has passed, then every panel loads.
