@@ -160,7 +160,7 @@ def impatient(system: System) -> Iterator[dict[str, tuple[Proc, int]]]:
         proc.env = {**proc.env, **dict.fromkeys(timeouts, str(SLOW_TIMEOUT)),
                     f"TINYTRAIL_{name.upper()}_METRICS_PORT": str(free_port())}
         proc.log = system.logs / f"{name}-impatient.log"
-        system.procs[proc.name] = proc  # so that teardown's leftover check covers it
+        system.procs[proc.name] = proc  # the leftover check covers it while it runs
         procs[name] = (proc, port)
         proc.start()
     try:
@@ -170,7 +170,9 @@ def impatient(system: System) -> Iterator[dict[str, tuple[Proc, int]]]:
         yield procs
     finally:
         for proc, _ in procs.values():
-            proc.stop()
+            proc.stop()  # SIGTERM, SIGKILL if need be: gone
+            assert not proc.alive
+            del system.procs[proc.name]  # the suites after this one see the system's own
 
 
 def _closed_by_server(port: int, send: list[bytes], within: float) -> float:
