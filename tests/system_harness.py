@@ -48,6 +48,12 @@ from tests.system_services import (
 __all__ = ["free_port", "wait_for"]
 
 PARTITIONS = 4
+# The harness's workers end at most this many seconds after SIGTERM (the watchdog of
+# `TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT`; 20 s by default, which tests/deploy/test_chart.py
+# checks against the chart's grace period): the shutdown tests wait it out. They allow
+# the margin on top of a worker's own timeout.
+WORKER_SHUTDOWN_TIMEOUT = 6.0
+WORKER_SHUTDOWN_MARGIN = 5.0
 
 # Distinctive client addresses (documentation ranges, RFC 5737 / RFC 3849): the privacy
 # suite looks for these strings everywhere after a run.
@@ -152,6 +158,7 @@ class System:
             TINYTRAIL_BROKER_HEARTBEAT_INTERVAL="1",
             TINYTRAIL_BATCH_SIZE="500",
             TINYTRAIL_WEBSITE_REFRESH_INTERVAL="1",
+            TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT=str(WORKER_SHUTDOWN_TIMEOUT),
         )
         return Proc("worker", ["worker"], env, self.logs / f"worker{n}.log")
 

@@ -8,12 +8,13 @@ import io
 import json
 import socket
 import time
+from collections.abc import Iterator
 
 import pytest
 import requests
 
 from tests.system_harness import System, event
-from tests.system_services import wait_for
+from tests.system_services import Proc, free_port, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka]
 
@@ -140,19 +141,53 @@ def test_csv_formula_injection_through_the_whole_pipeline(system: System) -> Non
 
 # --- slow clients ----------------------------------------------------------------------------
 
+# The collector's connection timeout (its sweep runs as often) and the API's idle and
+# body timeouts, for a collector and an API of this module's own on the system's
+# services (the harness's own processes have 3 s): each case waits one out.
+SLOW_TIMEOUT = 1.0
+TRICKLE = 0.3  # seconds between the pieces a slow client sends
+
+
+@pytest.fixture(scope="module")
+def impatient(system: System) -> Iterator[dict[str, tuple[Proc, int]]]:
+    """A collector and an API with SLOW_TIMEOUT, up and healthy: name -> (process, port)."""
+    procs: dict[str, tuple[Proc, int]] = {}
+    for name, proc, timeouts in (
+            ("collector", system._collector(), ["TINYTRAIL_CONNECTION_TIMEOUT"]),
+            ("api", system._api(), ["TINYTRAIL_API_IDLE_TIMEOUT", "TINYTRAIL_API_BODY_TIMEOUT"])):
+        port = free_port()
+        proc.name, proc.argv = f"{name}-impatient", [name, "--port", str(port)]
+        proc.env = {**proc.env, **dict.fromkeys(timeouts, str(SLOW_TIMEOUT)),
+                    f"TINYTRAIL_{name.upper()}_METRICS_PORT": str(free_port())}
+        proc.log = system.logs / f"{name}-impatient.log"
+        system.procs[proc.name] = proc  # the leftover check covers it while it runs
+        procs[name] = (proc, port)
+        proc.start()
+    try:
+        for name, (_, port) in procs.items():
+            wait_for(lambda p=port: requests.get(f"http://127.0.0.1:{p}/health", timeout=3).ok,
+                     90, f"the impatient {name}")
+        yield procs
+    finally:
+        for proc, _ in procs.values():
+            proc.stop()  # SIGTERM, SIGKILL if need be: gone
+            assert not proc.alive
+            del system.procs[proc.name]  # the suites after this one see the system's own
+
 
 def _closed_by_server(port: int, send: list[bytes], within: float) -> float:
-    """Send `send` pieces one per second, then idle; seconds until the server hangs up."""
+    """Send `send` pieces one per TRICKLE, then idle; seconds until the server hangs up
+    (during the trickle, too: a refused piece is the server's hang-up)."""
     start = time.monotonic()
     with socket.create_connection(("127.0.0.1", port), timeout=within) as s:
-        for piece in send:
-            s.sendall(piece)
-            time.sleep(1)
-        s.settimeout(within)
         try:
+            for piece in send:
+                s.sendall(piece)
+                time.sleep(TRICKLE)
+            s.settimeout(within)
             while s.recv(4096):
                 pass
-        except ConnectionResetError:
+        except (ConnectionResetError, BrokenPipeError):
             pass
         except TimeoutError:
             raise AssertionError(f"connection still open after {within} s") from None
@@ -175,8 +210,9 @@ def _open_connections(pid: int) -> int:
 
 @pytest.mark.parametrize("server", ["collector", "api"])
 @pytest.mark.parametrize("kind", ["idle", "slow-headers", "slow-body"])
-def test_slow_clients_are_disconnected(system: System, server: str, kind: str) -> None:
-    port = system.collector_port if server == "collector" else system.api_port
+def test_slow_clients_are_disconnected(impatient: dict[str, tuple[Proc, int]], server: str,
+                                      kind: str) -> None:
+    proc, port = impatient[server]
     path = "/api/v1/collect" if server == "collector" else "/api/v1/accounts"
     pieces: dict[str, list[bytes]] = {
         "idle": [],
@@ -184,14 +220,13 @@ def test_slow_clients_are_disconnected(system: System, server: str, kind: str) -
         "slow-body": [f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
                       "Content-Type: text/plain\r\n\r\n".encode(), b"{", b'"a'],
     }
-    pid = system.procs[server].popen.pid  # type: ignore[union-attr]
+    pid = proc.popen.pid  # type: ignore[union-attr]
     before = _open_connections(pid)
-    # Timeouts are 3 s here (the harness's settings); the collector sweeps every 3 s.
+    # Timeouts are SLOW_TIMEOUT here; the collector sweeps as often.
     took = _closed_by_server(port, pieces[kind], within=20)
     assert took < 20
     wait_for(lambda: _open_connections(pid) <= before, 10, "the server to release the socket")
     # And it still serves.
-    base = system.collector_url if server == "collector" else system.api_url
-    assert requests.get(f"{base}/health", timeout=5).status_code == 200
+    assert requests.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
 
 

@@ -1,4 +1,6 @@
-"""Fixtures of the dashboard tests: the real stack (once per module) and a browser."""
+"""Fixtures of the dashboard tests: the real stack and one browser driver, both started
+once for the package (tests name their own website or user, and `browser` gives each
+test a driver with no page open and an empty log)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "api" / "dashboard_dist"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def stack(_pg_database: str, _redis_server: str, _kafka_server: str, topic_prefix: str,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     assert (DIST / "index.html").is_file(), (
@@ -33,13 +35,29 @@ def stack(_pg_database: str, _redis_server: str, _kafka_server: str, topic_prefi
         stop_stack(s)
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
+@pytest.fixture(scope="package")
+def _chromium() -> Iterator[list[Chromium]]:
+    """The package's browser driver (node and one Chromium), in a list so that a test
+    that left it unusable (a command with no answer) can have it replaced."""
     assert shutil.which("node"), "node is needed for the dashboard tests"
     assert (ROOT / "tests" / "browser" / "node_modules" / "playwright-core").is_dir(), (
         "run infra/bootstrap.sh (installs playwright-core for tests/browser)")
-    b = await Chromium.start()
+    held = [Chromium.start()]
     try:
-        yield b
+        yield held
     finally:
-        await b.close()
+        held[0].close()
+
+
+@pytest.fixture
+async def browser(_chromium: list[Chromium]) -> AsyncIterator[Chromium]:
+    """The shared driver with no browser context open and an empty log: each test's
+    `open` makes a fresh context (its own storage, cache and clock)."""
+    if not _chromium[0].usable:
+        _chromium[0].close()
+        _chromium[0] = Chromium.start()
+    b = _chromium[0]
+    await b("reset")
+    yield b
+    if b.usable:
+        await b("reset")  # no page of this test polls on into the next one

@@ -1,8 +1,14 @@
 // A small remote control for Debian's headless Chromium, driven by the Python tests:
 // one JSON command per line on stdin, one JSON answer per line on stdout.
 // Uses playwright-core from tests/browser (installed by infra/bootstrap.sh).
-//   {"op": "open", "width": 1440, "height": 900, "scheme"?: "dark", "init"?: js}
-//       a fresh context and page
+//   {"op": "open", "width": 1440, "height": 900, "scheme"?: "dark", "init"?: js,
+//    "clock"?: true}  a fresh context and page; with "clock", Playwright's fake clock
+//       runs the page's time (at the real pace until `advance` moves it on) and the
+//       page logs each fetch with the page's own time in window.__ttFetches
+//   {"op": "advance", "until"?: page ms, "ms"?: ms, "step"?: ms}  moves the page's
+//       clock on to `until` (or by `ms`), `step` ms at a time, firing due timers; after
+//       each step the page's requests are answered before the next (real fetches)
+//   {"op": "reset"} closes the context and empties the log (one driver, many tests)
 //   {"op": "goto", "url": ...} {"op": "click", "sel": ...} {"op": "fill", "sel", "value"}
 //   {"op": "select", "sel", "value"} {"op": "check", "sel", "on"} {"op": "press", "key"}
 //   {"op": "wait", "sel", "state"?} {"op": "waitFn", "expr"} {"op": "eval", "expr"}
@@ -28,21 +34,49 @@ const HOOKS = `
   Object.defineProperty(document, 'hidden', { get: () => window.__ttHidden });
 `;
 
+// Each fetch the page makes, stamped with the page's clock (the fake one under "clock").
+const FETCH_LOG = `
+  window.__ttFetches = [];
+  const ttFetch = window.fetch;
+  window.fetch = function (input, init) {
+    window.__ttFetches.push({ t: Date.now(), url: new URL(input && input.url ? input.url : input, location.href).href });
+    return ttFetch.call(this, input, init);
+  };
+`;
+
 let browser;
 let context;
 let page;
 const log = { console: [], errors: [], requests: [], responses: [] };
+const inFlight = new Set();
 const t0 = Date.now();
+
+async function reset() {
+  if (context) await context.close();
+  context = undefined;
+  page = undefined;
+  inFlight.clear();
+  log.console = []; log.errors = []; log.requests = []; log.responses = [];
+  return true;
+}
 
 async function open(cmd) {
   if (context) await context.close();
+  inFlight.clear();
   context = await browser.newContext({
     viewport: { width: cmd.width || 1440, height: cmd.height || 900 },
     colorScheme: cmd.scheme || 'light', acceptDownloads: true,
   });
+  if (cmd.clock) {
+    await context.clock.install();
+    await context.addInitScript(FETCH_LOG);
+  }
   await context.addInitScript(HOOKS);
   if (cmd.init) await context.addInitScript(cmd.init);
   page = await context.newPage();
+  page.on('request', (r) => inFlight.add(r));
+  page.on('requestfinished', (r) => inFlight.delete(r));
+  page.on('requestfailed', (r) => inFlight.delete(r));
   page.on('console', (m) => {
     log.console.push({ type: m.type(), text: m.text() });
     if (m.type() === 'error') log.errors.push(m.text());
@@ -63,8 +97,28 @@ async function open(cmd) {
   return { ok: true };
 }
 
+// The page's clock on to `until`, a step at a time: a step fires the timers due in it
+// (a realtime poll's fetch is real), then a short real pause and every request of the
+// page answered, so that no answer arrives after the next tick has already asked again.
+async function advance(c) {
+  const now = () => page.evaluate(() => Date.now());
+  const until = c.until ?? (await now()) + c.ms;
+  for (let t = await now(); t < until; t = await now()) {
+    await page.clock.runFor(Math.min(c.step || 250, until - t));
+    await new Promise((r) => setTimeout(r, 10));
+    const deadline = Date.now() + 15000;
+    while (inFlight.size) {
+      if (Date.now() > deadline) throw new Error(`requests unanswered: ${[...inFlight].map((r) => r.url())}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+  return now();
+}
+
 const ops = {
   open,
+  reset,
+  advance,
   goto: async (c) => { await page.goto(c.url, { waitUntil: 'load' }); return page.url(); },
   url: async () => page.url(),
   click: async (c) => { await page.click(c.sel, { timeout: c.timeout || 15000 }); return true; },

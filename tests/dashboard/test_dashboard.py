@@ -16,6 +16,7 @@ import decimal
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,15 @@ import pytest
 import requests
 
 from tests.dashboard.browser import Chromium
-from tests.dashboard.stack import COUNTRY_VISITORS, XSS_EVENT, XSS_PATH, XSS_UTM, Stack
+from tests.dashboard.stack import (
+    COUNTRY_VISITORS,
+    TIGHT_LIMIT,
+    TIGHT_WINDOW,
+    XSS_EVENT,
+    XSS_PATH,
+    XSS_UTM,
+    Stack,
+)
 from tests.dashboard.ui import cells as C
 from tests.dashboard.ui import clean, duration, num, open_dashboard, pct, read, settle
 
@@ -657,13 +666,14 @@ async def test_admin_sees_accounts_and_users_and_a_new_key_once(stack: Stack, br
 
 
 def spend(stack: Stack, key: str) -> None:
-    """Use up `key`'s budget on the tight API (5 per 20 s, fixed windows) with at least
-    3 s of the window left, so that the next requests surely get 429."""
+    """Use up `key`'s budget on the tight API (5 per 8 s, fixed windows) with more than
+    3 s of the window left (Retry-After 4 or more), so that the next requests surely
+    get 429."""
     while True:
         r = requests.get(stack.tight + "/api/v1/websites", headers={"X-API-KEY": key},
                          timeout=10)
         if r.status_code == 429:
-            if int(r.headers["Retry-After"]) >= 3:
+            if int(r.headers["Retry-After"]) >= 4:
                 return
             time.sleep(int(r.headers["Retry-After"]) + 0.2)  # too close to the next window
         else:
@@ -696,7 +706,7 @@ async def test_sign_in_messages_and_backing_off_on_429(stack: Stack, browser: Ch
     await b("wait", sel="form.signin")
     assert await b("eval", expr="sessionStorage.getItem('tinytrail.apiKey')") is None
 
-    # 429 at sign-in (the tight API allows 5 requests per 20 s): spend the budget first.
+    # 429 at sign-in (the tight API allows 5 requests per 8 s): spend the budget first.
     key = stack.new_key()
     spend(stack, key)
     await b("goto", url=f"{stack.tight}/dashboard/")
@@ -705,8 +715,8 @@ async def test_sign_in_messages_and_backing_off_on_429(stack: Stack, browser: Ch
     await b("waitFn", expr="document.querySelector('form.signin [role=alert]').textContent")
     msg = await b("eval", expr="document.querySelector('form.signin [role=alert]').textContent")
     assert "Too many requests (429)" in msg and "Try again in" in msg, msg
-    # The API's own words: which limit it was (here the key's, at 5 per 20 s).
-    assert "rate limit of 5 requests per 20 s exceeded" in msg, msg
+    # The API's own words: which limit it was (here the key's, at 5 per 8 s).
+    assert f"rate limit of {TIGHT_LIMIT} requests per {TIGHT_WINDOW} s exceeded" in msg, msg
 
     # 429 while loading panels: one pause for all of them, no request until Retry-After
     # has passed, then every panel loads.
@@ -744,30 +754,40 @@ async def test_sign_in_messages_and_backing_off_on_429(stack: Stack, browser: Ch
 
 
 async def test_requests_per_minute_with_realtime_on(stack: Stack, browser: Chromium) -> None:
+    """The page's first minute and its hidden 12 s pass on Playwright's fake clock (the
+    dashboard's timers, Date and performance are the page's clock's); requests are real
+    and counted by the time the page made them (its fetches, stamped in the page)."""
     b = browser
     site = stack.sites[0]["id"]
-    await b("open", width=1440, height=900)
+    await b("open", width=1440, height=900, clock=True)
     await b("goto", url=f"{stack.api}/dashboard/?site={site}&step=/&step=/pricing")
     await b("fill", sel="#key", value=stack.new_key())
     await b("clearLog")
-    t0 = await b("now")
+    t0 = await b("eval", expr="Date.now()")  # the page's clock
     await b("click", sel="form.signin button[type=submit]")
     await settle(b, "summary")
     # A person scrolls through every panel during the first minute.
     for panel in ("timeseries", "realtime", "pages", "locations", "sources", "devices", "flow",
                   "events", "funnel"):
         await read(b, panel)
-    await b("sleep", ms=max(0, 60_000 - (await b("now") - t0)))
-    minute = [r for r in (await b("log"))["requests"] if r["t"] - t0 < 60_000]
-    realtime = [r for r in minute if "/reports/realtime" in r["url"]]
+    await b("advance", until=t0 + 60_000, step=250, timeout=120_000)
+    fetches = await b("eval", expr="window.__ttFetches")
+    minute = [f for f in fetches if 0 <= f["t"] - t0 < 60_000]
+    realtime = [f for f in minute if "/reports/realtime" in f["url"]]
+    # The page's log holds every request the browser sent (none bypassed it).
+    sent = Counter(r["url"] for r in (await b("log"))["requests"])
+    assert sent <= Counter(f["url"] for f in fetches if f["t"] >= t0), (sent, fetches)
     print(f"requests in the first minute: {len(minute)} ({len(realtime)} realtime polls)")
-    assert len(minute) < 30, [r["url"] for r in minute]
-    assert 6 <= len(realtime) <= 7  # every 10 s while visible
+    assert len(minute) < 30, [f["url"] for f in minute]
+    assert 6 <= len(realtime) <= 7, realtime  # every 10 s while visible
     # A hidden tab polls nothing; visible again, it polls at once.
     await b("hidden", on=True)
     await b("clearLog")
-    await b("sleep", ms=12_000)
+    hidden_at = await b("eval", expr="Date.now()")
+    await b("advance", ms=12_000, step=250, timeout=60_000)
     assert [r for r in (await b("log"))["requests"] if "/realtime" in r["url"]] == []
+    assert [f for f in await b("eval", expr="window.__ttFetches")
+            if f["t"] >= hidden_at and "/realtime" in f["url"]] == []
     await b("hidden", on=False)
     for _ in range(50):  # polled at once (not after the next 10 s tick)
         if [r for r in (await b("log"))["requests"] if "/realtime" in r["url"]]:

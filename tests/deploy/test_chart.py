@@ -125,6 +125,25 @@ def test_the_website_cache_values_reach_both_cache_holders(tool_env: dict[str, s
         assert (s.website_refresh_interval, s.website_negative_ttl) == (4.0, 3.0), cls
 
 
+def test_the_worker_ends_before_its_pod_is_killed(tool_env: dict[str, str]) -> None:
+    """Finding 7's bound with the defaults: after SIGTERM the worker ends within its
+    `worker_shutdown_timeout` (20 s) plus the 5 s tests/faults/test_worker_shutdown.py
+    allows (which runs it with the harness's shorter timeout), before Kubernetes kills
+    it: the chart passes the same 20 s and gives the pod more grace than that (and
+    more than Kubernetes' own default of 30 s, for a manifest that leaves it out)."""
+    from streams.settings import WorkerSettings
+    from tests.system_harness import WORKER_SHUTDOWN_MARGIN as MARGIN
+
+    default = WorkerSettings.model_fields["worker_shutdown_timeout"].default
+    assert default == 20.0
+    docs = by_kind(helm_template(tool_env, *SECRET_KEY_SET))
+    config = docs["ConfigMap"]["tt-tinytrail-config"]["data"]
+    assert float(config["TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT"]) == default
+    grace = docs["Deployment"]["tt-tinytrail-worker"]["spec"]["template"]["spec"][
+        "terminationGracePeriodSeconds"]
+    assert default + MARGIN <= 30 <= grace, grace
+
+
 def test_checksum_rolls_pods_only_when_configuration_changes(tool_env: dict[str, str]) -> None:
     def checksums(*extra: str) -> set[str]:
         docs = helm_template(tool_env, *SECRET_KEY_SET, *extra)

@@ -1,6 +1,9 @@
-"""Finding 7: SIGTERM to a worker whose Kafka or Postgres is gone must end it within 25 s
-(Kubernetes kills at 30 s). The bound is the fault's pass mark, not a performance figure:
-`Popen.wait(timeout=25)` either returns or the test fails.
+"""Finding 7: SIGTERM to a worker whose Kafka or Postgres is gone must end it within its
+`worker_shutdown_timeout` and a 5 s margin: 25 s with the default 20 s (Kubernetes kills
+at 30 s; tests/deploy/test_chart.py checks the default against the chart's grace
+period). The harness runs its workers with a 6 s timeout, so the bound here is 11 s. It
+is the fault's pass mark, not a performance figure: `Popen.wait(timeout=...)` either
+returns or the test fails.
 
 Each test stops one service of the shared system, SIGTERMs the real worker process
 (`tinytrail worker`), then brings the service back and starts a new worker, and checks
@@ -15,25 +18,28 @@ import time
 
 import pytest
 
+from tests.system_harness import WORKER_SHUTDOWN_MARGIN as MARGIN
 from tests.system_harness import System, client_ip, event
 from tests.system_traffic import wait_quiet
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis, pytest.mark.kafka]
-BOUND = 25  # seconds
 
 
 def sigterm_and_wait(system: System) -> float:
-    """SIGTERM the system's worker; returns its exit time in seconds, or fails at BOUND."""
-    proc = system.procs["worker"].popen
+    """SIGTERM the system's worker; returns its exit time in seconds, or fails once its
+    `TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT` and MARGIN have passed."""
+    worker = system.procs["worker"]
+    proc = worker.popen
     assert proc is not None and proc.poll() is None, "the worker is not running"
+    bound = float(worker.env["TINYTRAIL_WORKER_SHUTDOWN_TIMEOUT"]) + MARGIN
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=BOUND)
+        proc.wait(timeout=bound)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(timeout=10)
-        raise AssertionError(f"the worker did not exit within {BOUND} s of SIGTERM") from None
+        raise AssertionError(f"the worker did not exit within {bound:.0f} s of SIGTERM") from None
     return time.monotonic() - t0
 
 
