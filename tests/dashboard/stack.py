@@ -233,7 +233,7 @@ def start_stack(settings: CoreSettings, logs: Path) -> Stack:
                                   _env(settings, TINYTRAIL_COLLECTOR_HOST="127.0.0.1",
                                        TINYTRAIL_TRUSTED_PROXIES="127.0.0.1",
                                        TINYTRAIL_COLLECT_RATE_LIMIT="1000000",
-                                       TINYTRAIL_WEBSITE_REFRESH_SECONDS="1"), logs))
+                                       TINYTRAIL_WEBSITE_REFRESH_INTERVAL="1"), logs))
         for name in ("api", "ref", "tight", "collector"):
             wait_for(lambda name=name: _health(base[name]), 60, f"{name} to answer /health")
         worker = start_worker(settings, str(logs), "worker")
