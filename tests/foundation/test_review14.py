@@ -44,10 +44,6 @@ def test_architecture_walk_names_every_module_of_the_report_leg() -> None:
     assert missing == [], missing
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "review14: modules over ~400 lines without a reason in their docstring:"
-    " tests/dashboard/test_dashboard.py (779; the harness, the chart tests and panels.js"
-    " were split, tests/reports/traffic.py says why)"))
 def test_no_module_over_about_400_lines_without_a_reason() -> None:
     offenders = []
     for rel in tracked("*.py", "*.js", "*.mjs"):
