@@ -5,8 +5,8 @@ query; changing the period, comparison, filters and funnel steps changes what is
 shown (and again equals the API); markup in paths, UTM values and event names stays
 text and runs nothing; the page logs no console error and no CSP violation; keyboard
 only and dark. The locations panel and the administration views have modules of their
-own (test_dashboard_locations.py, test_dashboard_admin.py). Screenshots of the reports view at 375 and 1440 px
-go to .local/screenshots/ (git-ignored) for a person to look at.
+own (test_dashboard_locations.py, test_dashboard_admin.py). Screenshots of the reports
+view at 375 and 1440 px go to .local/screenshots/ (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations

@@ -9,8 +9,6 @@ import pathlib
 import re
 import subprocess
 
-import pytest
-
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 PROD = ("tinytrail", "collector", "streams", "api", "cli")
 
