@@ -27,6 +27,7 @@ import pytest
 from api.bootstrap import create_admin
 from tests.api.apisupport import LiveApi, api_settings
 from tests.dashboard.browser import Chromium
+from tests.dashboard.checks import SHOTS
 from tests.dashboard.conftest import DIST
 from tests.dashboard.ui import open_dashboard
 
@@ -86,6 +87,8 @@ async def test_503_with_retry_after_pauses_waits_calmly_and_recovers(
                                           ".map((p) => p.dataset.state)")
             assert "error" not in states, states
             assert await b("eval", expr="document.querySelectorAll('.view-error').length") == 0
+        SHOTS.mkdir(parents=True, exist_ok=True)  # for a person to look at the calm state
+        await b("screenshot", path=str(SHOTS / "dashboard-503-1440.png"))
         locker.rollback()  # the database is back
     # The panel asks again by itself (after 4 s) and shows its figures.
     await b("wait", sel=f"{SUMMARY}[data-state=ready]", timeout=30000)
