@@ -24,7 +24,6 @@ from tinytrail.db import Pool
 from tinytrail.websites import WebsiteCache
 
 COLUMNS = ("domain", "content_groups")
-NEGATIVE_MAX = 10_000  # unknown ids remembered at most
 
 
 def website_info(row: dict[str, Any]) -> WebsiteInfo:
@@ -40,4 +39,4 @@ class WorkerWebsites(WebsiteCache[WebsiteInfo]):
                  clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__(pool, process="worker", columns=COLUMNS, build=website_info,
                          refresh_seconds=max_age, negative_seconds=negative_ttl,
-                         negative_max=NEGATIVE_MAX, clock=clock)
+                         clock=clock)  # the core's negative-cache bound (10,000 ids)
